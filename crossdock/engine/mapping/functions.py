@@ -291,13 +291,6 @@ def _parse_iso(value: Any) -> dt.date:
         raise FunctionError(f"{_show(value)} is not an ISO 8601 date such as \"2024-01-05\"") from None
 
 
-_DATE_EXAMPLES: list[tuple[tuple[Any, ...], Any]] = [
-    (("20240105", "CCYYMMDD"), "2024-01-05"),
-    (("05/01/24", "DD/MM/YY"), "2024-01-05"),
-    (("2024-01-05T14:30:00", ), "2024-01-05"),
-]
-
-
 @_function(
     "date", "value, format?", category="dates", min_args=1, max_args=2, returns="text (an ISO date)",
     summary="Reads a date written in `format` and returns it as ISO 8601 (YYYY-MM-DD). Tokens: YYYY or "
@@ -305,7 +298,8 @@ _DATE_EXAMPLES: list[tuple[tuple[Any, ...], Any]] = [
     "ss; every token is exactly that many digits and any other character must appear as written. "
     "Without a format the value must be ISO 8601 already (a datetime gives its day).",
     example='order_date = date(BEG05, "CCYYMMDD")',
-    examples=_DATE_EXAMPLES,
+    examples=[(("20240105", "CCYYMMDD"), "2024-01-05"), (("05/01/24", "DD/MM/YY"), "2024-01-05"),
+              (("2024-01-05T14:30:00",), "2024-01-05")],
 )
 def _date(value: Any, fmt: Any = None) -> str | None:
     if _blank(value):
