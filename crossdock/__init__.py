@@ -1,0 +1,3 @@
+"""crossdock: a config-driven integration engine for distributors."""
+
+__version__ = "0.1.0"

@@ -60,8 +60,13 @@ class ConnectorContext:
     clock: Clock = field(default_factory=SystemClock)
 
     def resolve_path(self, value: str) -> Path:
-        """A path from a route file: relative ones are taken from the working directory."""
-        return Path(value)
+        """A path from a route file: relative ones are taken from the data folder (`--data`).
+
+        So one set of route files runs unchanged in a test's temporary folder, on a laptop and under
+        /var/lib/crossdock: only `--data` (or $CROSSDOCK_DATA) changes.
+        """
+        path = Path(value)
+        return path if path.is_absolute() else self.data_dir / path
 
 
 class Source(Protocol):

@@ -148,7 +148,8 @@ def _deferred_in(value: Any) -> list[Deferred]:
     return []
 
 
-def _token_text(token: ast.OptToken) -> str:
+def token_text(token: ast.OptToken) -> str:
+    """A token as the analyst wrote it (for labels and messages)."""
     if isinstance(token, ast.Word):
         return token.text
     if isinstance(token, ast.StringLit):
@@ -232,9 +233,10 @@ def resolve_options(
         else:
             result.values[spec.key] = entry
     if check_required:
+        where = anchor or (lines[0].span if lines else Span("", 0, 0))
         for spec in allowed:
             if spec.required and spec.key not in result.values:
-                bag.error("OPT006", f"{owner} needs '{spec.name}'", anchor or (lines[0].span if lines else Span("", 0, 0)),
+                bag.error("OPT006", f"{owner} needs '{spec.name}'", where,
                           f"add a line: {spec.name} {spec.example or '...'}")
     for spec in allowed:
         if spec.key not in result.values and spec.default is not None:
@@ -252,7 +254,7 @@ def _unknown_option(
     bag: DiagnosticBag,
     step_keywords: Iterable[str],
 ) -> None:
-    word = first.text if isinstance(first, ast.Word) else (_token_text(first) if first else "")
+    word = first.text if isinstance(first, ast.Word) else (token_text(first) if first else "")
     span = first.span if first is not None else line.span
     if isinstance(first, ast.Word):
         keyword_hint = did_you_mean(word, step_keywords)

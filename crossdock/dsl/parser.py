@@ -118,7 +118,7 @@ def _expected_words(expected: set[str]) -> list[str]:
 
 
 def _syntax_diagnostic(error: UnexpectedInput, path: str, text: str) -> Diagnostic:
-    if isinstance(error, UnexpectedToken) and error.token.type == "$END" or isinstance(error, UnexpectedEOF):
+    if (isinstance(error, UnexpectedToken) and error.token.type == "$END") or isinstance(error, UnexpectedEOF):
         return _missing_end(error, path, text)
     if isinstance(error, UnexpectedCharacters):
         span = Span(path, error.line, error.column, error.line, error.column + 1)

@@ -107,7 +107,8 @@ class AstBuilder(Transformer):
                 "use ms, seconds, minutes, hours, days or weeks, or write it joined: 30s, 5m, 2h, 90d",
             )
             return ast.DurationLit(0.0, f"{number.value} {unit.value}", span)
-        return ast.DurationLit(float(Decimal(number.value)) * UNIT_SECONDS[unit.value], f"{number.value} {unit.value}", span)
+        seconds = float(Decimal(number.value)) * UNIT_SECONDS[unit.value]
+        return ast.DurationLit(seconds, f"{number.value} {unit.value}", span)
 
     @v_args(meta=True)
     def env_ref(self, meta: Any, children: list[Token]) -> ast.EnvRef:
@@ -136,9 +137,8 @@ class AstBuilder(Transformer):
     @v_args(meta=True)
     def connection(self, meta: Any, children: list[Any]) -> ast.Connection:
         name, kind, *options = children
-        return ast.Connection(
-            self.unquote(name), self.tspan(name), ast.Name(kind.value, self.tspan(kind)), tuple(options), self.span(meta)
-        )
+        kind_name = ast.Name(kind.value, self.tspan(kind))
+        return ast.Connection(self.unquote(name), self.tspan(name), kind_name, tuple(options), self.span(meta))
 
     @v_args(meta=True)
     def policy(self, meta: Any, children: list[Any]) -> ast.Policy:
@@ -342,7 +342,7 @@ class AstBuilder(Transformer):
 
     # ---- expressions --------------------------------------------------------------------------
 
-    def _binary(op: str):  # noqa: N805 - a factory used while the class body runs
+    def _binary(op: str):
         @v_args(meta=True)
         def build(self: AstBuilder, meta: Any, children: list[Any]) -> ast.Binary:
             left, right = children

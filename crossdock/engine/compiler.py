@@ -1,0 +1,529 @@
+"""Compiles a parsed project into a :class:`~crossdock.engine.plan.Plan`, reporting what is wrong.
+
+This is the single place where names are resolved, connector options checked against their schemas,
+maps and expressions compiled and policies merged. `crossdock lint` runs it and prints the
+diagnostics; `crossdock run` runs it and refuses to start when there is any error. Both therefore agree
+on what a route file means.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+
+from crossdock.canonical import MODELS
+from crossdock.connectors.base import ConnectorSpec, UnknownConnector, connector_kinds, connector_spec
+from crossdock.dsl import ast
+from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
+from crossdock.dsl.options import (
+    OptionSpec,
+    OptionType,
+    ResolvedOptions,
+    Role,
+    Scope,
+    head_option_line,
+    resolve_options,
+    token_text,
+)
+from crossdock.dsl.parser import keywords
+from crossdock.dsl.project import Project
+from crossdock.engine.errors import TransientKind
+from crossdock.engine.mapping.compiler import CompiledMap, compile_map
+from crossdock.engine.mapping.expressions import CompileEnv, Getter, PathCompiler, compile_expr
+from crossdock.engine.plan import (
+    ChoicePlan,
+    DeadLetterPlan,
+    DedupePlan,
+    EndpointPlan,
+    FanOutPlan,
+    FilterPlan,
+    MapPlan,
+    Plan,
+    ReadPlan,
+    RetryPlan,
+    RoutePlan,
+    SinkPlan,
+    SplitPlan,
+    StepPlan,
+    ValidatePlan,
+)
+from crossdock.engine.templates import compile_template, is_template
+from crossdock.formats.base import UnknownFormat, format_names, load_format
+
+MAX_RETRIES = 100
+MAX_CONCURRENCY = 256
+DEFAULT_CONCURRENCY = 4
+
+# Options every sink takes besides its connector's own: how a structured body is written.
+FORMAT_OPTION = OptionSpec(
+    "format", OptionType.CHOICE, "How a structured body is encoded before it is sent.", default="json",
+    example="json", scope=Scope.STEP, roles=frozenset({Role.SINK}),
+)
+
+# What the body is after each kind of step, so expressions and maps know how to read it.
+RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Retry and dead-letter settings in force for a list of steps (inherited, then overridden)."""
+
+    retry: RetryPlan
+    dead_letter: DeadLetterPlan | None
+    concurrency: int
+
+
+class ProjectCompiler:
+    """Compiles one project; see the module docstring. Use :func:`compile_project`."""
+
+    def __init__(self, project: Project, bag: DiagnosticBag) -> None:
+        self.project = project
+        self.bag = bag
+        self.step_keywords = sorted(keywords())
+        self.tables: dict[str, dict[Any, Any]] = {}
+        self.connections: dict[str, ResolvedOptions] = {}
+        self.path_compilers: dict[str, PathCompiler] = {}
+
+    # ---- tables ---------------------------------------------------------------------------------
+
+    def load_table(self, table: ast.Table) -> dict[Any, Any]:
+        if table.csv is None:
+            entries: dict[Any, Any] = {}
+            for entry in table.entries:
+                if entry.key.value in entries:
+                    self.bag.error("DUP002", f"key {entry.key.value!r} appears twice in table '{table.name.text}'",
+                                   entry.key.span)
+                entries[entry.key.value] = entry.value.value
+            return entries
+        return self._csv_table(table)
+
+    def _csv_table(self, table: ast.Table) -> dict[Any, Any]:
+        assert table.csv is not None
+        specs = (
+            OptionSpec("key", OptionType.STRING, "The column holding the keys (default: the first)."),
+            OptionSpec("value", OptionType.STRING, "The column holding the values (default: the second)."),
+        )
+        line = head_option_line(table.csv_options, table.span)
+        chosen = resolve_options([line] if line else [], specs, scope=Scope.ANY, role=None,
+                                 owner=f"table '{table.name.text}'", bag=self.bag)
+        path = Path(table.span.file).parent / table.csv.value
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.reader(handle))
+        except OSError as error:
+            self.bag.error("TBL001", f"cannot read table file '{path}': {error.strerror}", table.csv.span,
+                           "paths are relative to the route file")
+            return {}
+        if not rows:
+            self.bag.error("TBL002", f"table file '{path}' is empty", table.csv.span)
+            return {}
+        header = rows[0]
+        key_col = self._column(header, chosen.get("key"), 0, table)
+        value_col = self._column(header, chosen.get("value"), 1, table)
+        if key_col is None or value_col is None:
+            return {}
+        return {row[key_col]: row[value_col] for row in rows[1:] if len(row) > max(key_col, value_col)}
+
+    def _column(self, header: list[str], name: str | None, fallback: int, table: ast.Table) -> int | None:
+        if name is None:
+            if fallback < len(header):
+                return fallback
+            self.bag.error("TBL003", f"table file needs at least {fallback + 1} columns", table.span)
+            return None
+        if name in header:
+            return header.index(name)
+        self.bag.error("TBL003", f"table file has no column '{name}'", table.span,
+                       did_you_mean(name, header) or "columns: " + ", ".join(header))
+        return None
+
+    # ---- maps -----------------------------------------------------------------------------------
+
+    def compile_maps(self) -> dict[str, CompiledMap]:
+        compiled: dict[str, CompiledMap] = {}
+        for name, definition in self.project.maps.items():
+            tables = dict(self.tables)
+            for table in definition.tables:
+                tables[table.name.text] = self.load_table(table)
+            paths = self.path_compiler(definition.source.kind.text)
+            compiled[name] = compile_map(definition, self.bag, tables, paths)
+            self._check_map_kinds(definition)
+        return compiled
+
+    def _check_map_kinds(self, definition: ast.MapDef) -> None:
+        known_sources = {*format_names(), *MODELS}
+        source = definition.source.kind
+        if source.text not in known_sources:
+            self.bag.error("NAME007", f"unknown source kind '{source.text}' for a map", source.span,
+                           did_you_mean(source.text, known_sources) or "a format (json, x12, xml) or a canonical model")
+        target = definition.target.kind
+        if target.text not in known_sources:
+            self.bag.error("NAME005", f"unknown target '{target.text}' for a map", target.span,
+                           did_you_mean(target.text, known_sources) or "a canonical model such as Order, or json")
+
+    def path_compiler(self, kind: str) -> PathCompiler | None:
+        """The path compiler for bodies of `kind` (None: JSON-like values, read with dotted paths)."""
+        return self.path_compilers.get(kind)
+
+    # ---- connections ----------------------------------------------------------------------------
+
+    def compile_connections(self) -> None:
+        for name, connection in self.project.connections.items():
+            spec = self._spec(connection.kind)
+            if spec is None:
+                continue
+            self.connections[name] = resolve_options(
+                connection.options, spec.options, scope=Scope.CONNECTION, role=None,
+                owner=f"connection '{name}'", bag=self.bag, check_required=False,
+            )
+
+    def _spec(self, kind: ast.Name) -> ConnectorSpec | None:
+        try:
+            return connector_spec(kind.text)
+        except UnknownConnector as error:
+            self.bag.error("NAME006", f"unknown connector '{kind.text}'", kind.span,
+                           error.hint or "known connectors: " + ", ".join(connector_kinds()))
+            return None
+
+    def endpoint(self, node: ast.Endpoint, role: Role, extra: Sequence[OptionSpec] = ()) -> EndpointPlan | None:
+        """Resolve a source, sink or dead-letter target: connection, kind and merged options."""
+        spec = self._spec(node.kind)
+        if spec is None:
+            return None
+        if role not in spec.roles:
+            self.bag.error("OPT007", f"the {spec.kind} connector cannot be used as a {role.value}", node.kind.span)
+            return None
+        head = list(node.head)
+        connection_name: str | None = None
+        base = ResolvedOptions()
+        if head and isinstance(head[0], ast.StringLit):
+            first = head.pop(0)
+            assert isinstance(first, ast.StringLit)
+            connection_name = first.value
+            connection = self.project.connections.get(connection_name)
+            if connection is None:
+                self.bag.error("NAME001", f"unknown connection '{connection_name}'", first.span,
+                               did_you_mean(connection_name, self.project.connections)
+                               or self._declared("connections", self.project.connections))
+                return None
+            if connection.kind.text != spec.kind:
+                self.bag.error("NAME008", f"connection '{connection_name}' is a {connection.kind.text} connection, "
+                               f"not {spec.kind}", first.span,
+                               f"write: {'from' if role is Role.SOURCE else 'to'} {connection.kind.text} "
+                               f'"{connection_name}"')
+                return None
+            base = self.connections.get(connection_name, ResolvedOptions())
+        elif spec.connection == "required":
+            self.bag.error("NAME010", f"the {spec.kind} connector needs a connection name", node.kind.span,
+                           f'write: {node.kind.text} "connection-name"')
+            return None
+        lines = list(node.options)
+        inline = head_option_line(tuple(head), node.span)
+        if inline is not None:
+            lines.insert(0, inline)
+        options = resolve_options(
+            lines, (*spec.options, *extra), scope=Scope.STEP, role=role, owner=f"{spec.kind} {role.value}",
+            bag=self.bag, step_keywords=self.step_keywords, check_required=False,
+        ).merged_over(base)
+        for option in spec.options:
+            if option.required and role in option.roles and option.key not in options.values:
+                self.bag.error("OPT006", f"{spec.kind} {role.value} needs '{option.name}'", node.kind.span,
+                               f"add a line: {option.name} {option.example or '...'}"
+                               + (f" (here or in connection '{connection_name}')" if connection_name else ""))
+        self._check_templates(options)
+        label = " ".join([spec.kind, *([f'"{connection_name}"'] if connection_name else []),
+                          *(token_text(t) for t in head)])
+        return EndpointPlan(spec.kind, connection_name, options, node.span, label)
+
+    def _check_templates(self, options: ResolvedOptions) -> None:
+        for entry in options.values.values():
+            for value in entry if isinstance(entry, list) else [entry]:
+                if value.spec.type is OptionType.TEMPLATE and isinstance(value.value, str) and is_template(value.value):
+                    try:
+                        compile_template(value.value)
+                    except TemplateSyntaxError as error:
+                        self.bag.error("TPL001", f"'{value.spec.name}' is not a valid template: {error.message}",
+                                       value.span)
+
+    def _declared(self, what: str, names: Any) -> str:
+        listed = sorted(names)
+        return f"declared {what}: {', '.join(listed)}" if listed else f"no {what} are declared"
+
+    # ---- policies and settings ------------------------------------------------------------------
+
+    def settings(self, items: Sequence[Any], inherited: Settings, where: str) -> Settings:
+        """The settings of a step list: a `use policy`, then inline settings, over `inherited`."""
+        seen: dict[type, Span] = {}
+        policy_settings: Sequence[Any] = ()
+        for item in items:
+            if isinstance(item, ast.UsePolicy):
+                policy = self.project.policies.get(item.name)
+                if policy is None:
+                    self.bag.error("NAME003", f"unknown policy '{item.name}'", item.name_span,
+                                   did_you_mean(item.name, self.project.policies)
+                                   or self._declared("policies", self.project.policies))
+                else:
+                    policy_settings = policy.settings
+        current = self._apply(policy_settings, inherited, {}, "policy")
+        return self._apply([i for i in items if not isinstance(i, ast.UsePolicy)], current, seen, where)
+
+    def _apply(self, items: Sequence[Any], base: Settings, seen: dict[type, Span], where: str) -> Settings:
+        settings = base
+        for item in items:
+            if not isinstance(item, ast.Retry | ast.RetryOn | ast.DeadLetter | ast.Concurrency):
+                continue
+            if type(item) in seen:
+                self.bag.error("POL004", f"this {where} sets '{_setting_name(item)}' twice", item.span,
+                               f"the first is at line {seen[type(item)].line}")
+                continue
+            seen[type(item)] = item.span
+            settings = self._one_setting(item, settings)
+        return settings
+
+    def _one_setting(self, item: Any, settings: Settings) -> Settings:
+        if isinstance(item, ast.Retry):
+            return replace(settings, retry=self._retry(item, settings.retry))
+        if isinstance(item, ast.RetryOn):
+            kinds: set[TransientKind] = set()
+            for name in item.kinds:
+                if name.text == "transient":
+                    kinds.update(TransientKind)
+                    continue
+                try:
+                    kinds.add(TransientKind(name.text))
+                except ValueError:
+                    choices = [k.value for k in TransientKind] + ["transient"]
+                    self.bag.error("POL003", f"'{name.text}' is not a kind of transient error", name.span,
+                                   did_you_mean(name.text, choices) or "choose from: " + ", ".join(choices))
+            return replace(settings, retry=replace(settings.retry, retry_on=frozenset(kinds)))
+        if isinstance(item, ast.DeadLetter):
+            return replace(settings, dead_letter=self._dead_letter(item))
+        if item.count < 1 or item.count > MAX_CONCURRENCY:
+            self.bag.error("POL008", f"process between 1 and {MAX_CONCURRENCY} at a time, not {item.count}", item.span)
+            return settings
+        return replace(settings, concurrency=item.count)
+
+    def _retry(self, item: ast.Retry, base: RetryPlan) -> RetryPlan:
+        if item.attempts > MAX_RETRIES:
+            self.bag.error("POL001", f"retrying {item.attempts} times is effectively unbounded", item.span,
+                           f"retry at most {MAX_RETRIES} times; failures then go to the dead-letter store")
+        backoff = item.backoff
+        if backoff is None:
+            return replace(base, retries=item.attempts)
+        if backoff.initial.seconds <= 0:
+            self.bag.error("POL006", "the first wait must be longer than zero", backoff.initial.span)
+        if backoff.maximum is not None and backoff.maximum.seconds < backoff.initial.seconds:
+            self.bag.error("POL005", f"the longest wait ({backoff.maximum.text}) is shorter than the first "
+                           f"({backoff.initial.text})", backoff.maximum.span)
+        return replace(
+            base,
+            retries=item.attempts,
+            backoff=backoff.kind,
+            initial=backoff.initial.seconds,
+            maximum=backoff.maximum.seconds if backoff.maximum else backoff.initial.seconds,
+            jitter=backoff.jitter,
+        )
+
+    def _dead_letter(self, item: ast.DeadLetter) -> DeadLetterPlan:
+        target = item.target
+        if target.kind.text == "store" and not target.head and not target.options:
+            return DeadLetterPlan(None, item.span)
+        if target.kind.text == "store":
+            self.bag.error("OPT001", "'dead letter to store' takes no options", item.span)
+            return DeadLetterPlan(None, item.span)
+        endpoint = self.endpoint(target, Role.SINK)
+        return DeadLetterPlan(endpoint, item.span)
+
+    def compile_policies(self) -> None:
+        neutral = Settings(RetryPlan(), None, DEFAULT_CONCURRENCY)
+        for policy in self.project.policies.values():
+            self._apply(policy.settings, neutral, {}, "policy")
+
+    # ---- routes ---------------------------------------------------------------------------------
+
+    def compile_route(self, route: ast.Route, maps: dict[str, CompiledMap]) -> RoutePlan | None:
+        source = self.endpoint(route.source, Role.SOURCE)
+        base = Settings(RetryPlan(), None, DEFAULT_CONCURRENCY)
+        settings = self.settings(route.steps, base, "route")
+        context = _RouteContext(route, maps, has_sink=False)
+        steps = self.steps(route.steps, settings, context, "", RAW)
+        if not context.has_sink:
+            self.bag.error("RTE001", f"route '{route.name}' never delivers: it has no 'to' step", route.name_span,
+                           'add a sink, for example: to file "outbox"')
+        elif not context.dead_letter_everywhere:
+            self.bag.error("POL002", f"route '{route.name}' has no dead-letter target", route.name_span,
+                           "add `dead letter to store` to the route or to a policy it uses")
+        if source is None:
+            return None
+        return RoutePlan(route.name, source, steps, settings.retry, settings.dead_letter or DeadLetterPlan(None),
+                         settings.concurrency, route.span, route)
+
+    def steps(
+        self, items: Sequence[Any], settings: Settings, context: _RouteContext, prefix: str, body: str
+    ) -> list[StepPlan]:
+        """Compile a list of steps; `body` is what the message body is when the list starts."""
+        plans: list[StepPlan] = []
+        for item in items:
+            path = f"{prefix}{len(plans)}"
+            compiled, body = self.step(item, settings, context, path, body)
+            if compiled is not None:
+                plans.append(compiled)
+        return plans
+
+    def step(
+        self, item: Any, settings: Settings, context: _RouteContext, path: str, body: str
+    ) -> tuple[StepPlan | None, str]:
+        handler = _STEP_HANDLERS.get(type(item))
+        if handler is None:  # settings were applied by `settings`
+            return None, body
+        return handler(self, item, settings, context, path, body)
+
+    def expression(self, node: ast.Expr, body: str, where: Span) -> Getter:
+        if body == RAW:
+            self.bag.error("RTE006", "this step reads the message, but the route has not decoded it yet", where,
+                           "add a step such as `read json` before it")
+        env = CompileEnv(bag=self.bag, tables=self.tables, paths=self.path_compiler(body),
+                         allow_message=True, allow_out=False)
+        return compile_expr(node, env)
+
+    def _read(self, item: ast.Read, settings: Settings, context: _RouteContext, path: str, body: str):
+        name = item.format.kind
+        try:
+            fmt = load_format(name.text)
+        except UnknownFormat as error:
+            self.bag.error("NAME007", f"unknown format '{name.text}'", name.span,
+                           error.hint or "known formats: " + ", ".join(format_names()))
+            return None, body
+        lines = list(item.format.options)
+        inline = head_option_line(item.format.head, item.span)
+        if inline is not None:
+            lines.insert(0, inline)
+        options = resolve_options(lines, fmt.SPEC.options, scope=Scope.STEP, role=None,
+                                  owner=f"read {name.text}", bag=self.bag, step_keywords=self.step_keywords)
+        plain = {key: options.get(key) for key in options.values}
+        return ReadPlan(path, f"read {name.text}", item.span, name.text, plain), name.text
+
+    def _split(self, item: ast.Split, settings: Settings, context: _RouteContext, path: str, body: str):
+        return SplitPlan(path, "for each", item.span, self.expression(item.over, body, item.span)), body
+
+    def _filter(self, item: ast.Filter, settings: Settings, context: _RouteContext, path: str, body: str):
+        return FilterPlan(path, "keep only when", item.span, self.expression(item.condition, body, item.span)), body
+
+    def _dedupe(self, item: ast.Dedupe, settings: Settings, context: _RouteContext, path: str, body: str):
+        if item.ttl.seconds <= 0:
+            self.bag.error("RTE005", "duplicates must be remembered for some time", item.ttl.span,
+                           "for example: for 30 days")
+        key = self.expression(item.key, body, item.span)
+        return DedupePlan(path, "skip duplicates", item.span, key, item.ttl.seconds), body
+
+    def _map(self, item: ast.MapStep, settings: Settings, context: _RouteContext, path: str, body: str):
+        compiled = context.maps.get(item.name)
+        if compiled is None:
+            self.bag.error("NAME002", f"unknown map '{item.name}'", item.name_span,
+                           did_you_mean(item.name, self.project.maps) or self._declared("maps", self.project.maps))
+            return None, body
+        source = compiled.source_kind
+        if body == RAW:
+            self.bag.error("RTE006", f"map '{item.name}' needs a decoded message", item.span,
+                           f"add `read {source if source in format_names() else 'json'}` before it")
+        elif not _fits(source, body):
+            self.bag.error("RTE003", f"map '{item.name}' reads {source}, but the message here is {body}",
+                           item.name_span)
+        return MapPlan(path, f'map with "{item.name}"', item.span, compiled), compiled.target_kind
+
+    def _validate(self, item: ast.Validate, settings: Settings, context: _RouteContext, path: str, body: str):
+        model = MODELS.get(item.model.text)
+        if model is None:
+            self.bag.error("NAME005", f"unknown model '{item.model.text}'", item.model.span,
+                           did_you_mean(item.model.text, MODELS) or "models: " + ", ".join(sorted(MODELS)))
+            return None, body
+        return ValidatePlan(path, f"validate as {item.model.text}", item.span, model), item.model.text
+
+    def _sink(self, item: ast.Sink, settings: Settings, context: _RouteContext, path: str, body: str):
+        context.has_sink = True
+        if settings.dead_letter is None:
+            context.dead_letter_everywhere = False
+        format_option = replace(FORMAT_OPTION, choices=tuple(format_names()))
+        endpoint = self.endpoint(item.endpoint, Role.SINK, extra=(format_option,))
+        if endpoint is None:
+            return None, body
+        fmt = endpoint.options.get("format") or "json"
+        plan = SinkPlan(path, f"to {endpoint.label}", item.span, endpoint, fmt, {}, settings.retry,
+                        settings.dead_letter or DeadLetterPlan(None))
+        return plan, body
+
+    def _fanout(self, item: ast.FanOut, settings: Settings, context: _RouteContext, path: str, body: str):
+        branches = []
+        for number, branch in enumerate(item.branches):
+            inner = self.settings(branch.steps, settings, "branch")
+            branches.append(self.steps(branch.steps, inner, context, f"{path}/branch{number}/", body))
+        return FanOutPlan(path, "send to all", item.span, branches), body
+
+    def _choice(self, item: ast.Choice, settings: Settings, context: _RouteContext, path: str, body: str):
+        clauses = []
+        for number, clause in enumerate(item.clauses):
+            condition = self.expression(clause.condition, body, clause.span)
+            inner = self.settings(clause.steps, settings, "branch")
+            clauses.append((condition, self.steps(clause.steps, inner, context, f"{path}/when{number}/", body)))
+        otherwise = None
+        if item.otherwise is not None:
+            inner = self.settings(item.otherwise, settings, "branch")
+            otherwise = self.steps(item.otherwise, inner, context, f"{path}/otherwise/", body)
+        else:
+            self.bag.warning("RTE002", "messages that match no 'when' are dead-lettered", item.span,
+                             "add an `otherwise` branch to say what happens to them")
+        return ChoicePlan(path, "when", item.span, clauses, otherwise), body
+
+
+@dataclass
+class _RouteContext:
+    route: ast.Route
+    maps: dict[str, CompiledMap]
+    has_sink: bool
+    dead_letter_everywhere: bool = True
+
+
+_STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
+    ast.Read: ProjectCompiler._read,
+    ast.Split: ProjectCompiler._split,
+    ast.Filter: ProjectCompiler._filter,
+    ast.Dedupe: ProjectCompiler._dedupe,
+    ast.MapStep: ProjectCompiler._map,
+    ast.Validate: ProjectCompiler._validate,
+    ast.Sink: ProjectCompiler._sink,
+    ast.FanOut: ProjectCompiler._fanout,
+    ast.Choice: ProjectCompiler._choice,
+}
+
+
+def _fits(source: str, body: str) -> bool:
+    """Whether a map reading `source` can take a body of kind `body`."""
+    if source == body:
+        return True
+    structured = {"json", *MODELS}
+    return source in structured and body in structured
+
+
+def _setting_name(item: Any) -> str:
+    return {ast.Retry: "retry", ast.RetryOn: "retry on", ast.DeadLetter: "dead letter",
+            ast.Concurrency: "process ... at a time"}[type(item)]
+
+
+def compile_project(project: Project, bag: DiagnosticBag) -> Plan:
+    """Compile every table, map, connection, policy and route of `project`; diagnostics go to `bag`."""
+    compiler = ProjectCompiler(project, bag)
+    for name, table in project.tables.items():
+        compiler.tables[name] = compiler.load_table(table)
+    plan = Plan()
+    plan.maps = compiler.compile_maps()
+    compiler.compile_connections()
+    compiler.compile_policies()
+    for name, route in project.routes.items():
+        compiled = compiler.compile_route(route, plan.maps)
+        if compiled is not None:
+            plan.routes[name] = compiled
+    return plan

@@ -1,0 +1,50 @@
+"""Starts every route of a plan on shared services and waits for them (or for a stop request)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from crossdock.engine.plan import Plan
+from crossdock.engine.runtime import RouteRunner, Services
+from crossdock.engine.stats import EngineStats
+from crossdock.engine.stores.base import Stores
+from crossdock.engine.stores.sqlite import open_sqlite_stores
+
+STORE_FILE = "crossdock.db"
+
+
+@asynccontextmanager
+async def embedded_stores(data_dir: Path) -> AsyncIterator[Stores]:
+    """The SQLite stores (idempotency, dead letters, journal) in `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stores = await open_sqlite_stores(data_dir / STORE_FILE)
+    try:
+        yield stores
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stores.close()
+
+
+class Engine:
+    """Runs the routes of a plan; `stats` tells what happened."""
+
+    def __init__(self, plan: Plan, services: Services) -> None:
+        self.plan = plan
+        self.services = services
+        self.stats = EngineStats()
+        self.runners = {
+            name: RouteRunner(route, services, self.stats.route(name)) for name, route in plan.routes.items()
+        }
+
+    async def run(self, *, once: bool, stop: anyio.Event, drain_timeout: float = 30.0) -> None:
+        """Run every route until drained (`once`) or until `stop` is set and in-flight work is done."""
+        async with anyio.create_task_group() as group:
+            for runner in self.runners.values():
+                group.start_soon(self._run_route, runner, once, stop, drain_timeout)
+
+    async def _run_route(self, runner: RouteRunner, once: bool, stop: anyio.Event, drain_timeout: float) -> None:
+        await runner.run(once=once, stop=stop, drain_timeout=drain_timeout)

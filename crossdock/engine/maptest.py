@@ -1,0 +1,146 @@
+"""`crossdock test`: runs maps on sample files and compares with golden files, with no live system.
+
+A case comes from one of two places:
+
+- a `test "name" input "file" expect "file" end` block inside a map (paths relative to the route file);
+- the folder convention: `fixtures/<map-slug>/<case>.input.<ext>` next to `<case>.expected.json`, where
+  `fixtures/` sits beside the route file that defines the map and `<map-slug>` is the map name in
+  lower case with every run of other characters turned into `-` ("Web order to Order" ->
+  `web-order-to-order`).
+
+The input is decoded with the map's source format, the map runs with a fixed clock (so `now()` and
+`today()` are reproducible), the output is validated against the target model and encoded as
+canonical JSON, then compared with the golden file as JSON values (exact Decimal text included).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from crossdock.dsl import ast
+from crossdock.engine.clock import ManualClock
+from crossdock.engine.errors import CrossdockError
+from crossdock.engine.mapping.compiler import CompiledMap
+from crossdock.engine.mapping.functions import FunctionContext
+from crossdock.formats.base import format_names, load_format
+
+FIXED_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z: what now() returns in map tests
+
+
+def slug(name: str) -> str:
+    """The folder name of a map's fixtures."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass
+class Case:
+    """One input file and its golden output for a map."""
+
+    map_name: str
+    name: str
+    input: Path
+    expected: Path
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case: passed, or why not (an error or a diff)."""
+
+    case: Case
+    passed: bool
+    detail: str = ""
+    actual: bytes | None = None
+
+
+def discover(maps: dict[str, CompiledMap]) -> tuple[list[Case], list[str]]:
+    """Every case of every map, and problems found while looking (a missing file, a bad setting)."""
+    cases: list[Case] = []
+    problems: list[str] = []
+    for name, compiled in maps.items():
+        definition = compiled.definition
+        base = Path(definition.span.file).parent
+        for test in definition.tests:
+            case, problem = _from_block(name, test, base)
+            if case is not None:
+                cases.append(case)
+            if problem:
+                problems.append(problem)
+        cases.extend(_from_folder(name, base / "fixtures" / slug(name)))
+    return cases, problems
+
+
+def _from_block(map_name: str, test: ast.MapTest, base: Path) -> tuple[Case | None, str | None]:
+    settings = {key.text: value for key, value in test.settings}
+    unknown = sorted(set(settings) - {"input", "expect"})
+    where = str(test.span)
+    if unknown:
+        return None, f"{where}: TST002 test '{test.name}' has unknown setting(s): {', '.join(unknown)}"
+    if "input" not in settings or "expect" not in settings:
+        return None, f"{where}: TST002 test '{test.name}' needs both `input \"file\"` and `expect \"file\"`"
+    case = Case(map_name, test.name, base / settings["input"].value, base / settings["expect"].value)
+    missing = [p for p in (case.input, case.expected) if not p.is_file()]
+    if missing:
+        return case, f"{where}: TST001 test '{test.name}': no file {missing[0]}"
+    return case, None
+
+
+def _from_folder(map_name: str, folder: Path) -> Iterator[Case]:
+    if not folder.is_dir():
+        return
+    for source in sorted(folder.glob("*.input.*")):
+        case_name = source.name.split(".input.")[0]
+        yield Case(map_name, case_name, source, folder / f"{case_name}.expected.json")
+
+
+def run_case(compiled: CompiledMap, case: Case) -> CaseResult:
+    """Run one case; never raises for a map or data problem (that is a failed case)."""
+    try:
+        data = case.input.read_bytes()
+        expected_text = case.expected.read_text(encoding="utf-8")
+    except OSError as error:
+        return CaseResult(case, False, f"cannot read {error.filename}: {error.strerror}")
+    source_format = compiled.source_kind if compiled.source_kind in format_names() else "json"
+    functions = FunctionContext(clock=ManualClock(FIXED_TIME))
+    try:
+        document = load_format(source_format).decode(data, {})
+        output = compiled.run_validated(document, functions)
+        actual_bytes = load_format("json").encode(output, {"pretty": True})
+    except CrossdockError as error:
+        return CaseResult(case, False, f"{type(error).__name__} {error.code}: {error}")
+    try:
+        expected = json.loads(expected_text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        return CaseResult(case, False, f"{case.expected} is not JSON: {error.msg} at line {error.lineno}",
+                          actual_bytes)
+    actual = json.loads(actual_bytes, parse_float=Decimal)
+    if _same(actual, expected):
+        return CaseResult(case, True, actual=actual_bytes)
+    diff = difflib.unified_diff(
+        _pretty(expected).splitlines(), _pretty(actual).splitlines(),
+        fromfile=f"expected {case.expected}", tofile="actual", lineterm="",
+    )
+    return CaseResult(case, False, "\n".join(diff), actual_bytes)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality that tells 12.5 from 12.50 (money digits matter) and 1 from true."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Decimal):
+        return str(a) == str(b)
+    return bool(a == b)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,642 @@
+"""Runs compiled routes on anyio: source -> bounded stream -> workers -> steps -> sinks -> ack.
+
+Guarantees, and where they come from:
+
+- At-least-once: a source message is acknowledged only after every sink on its path confirmed, or
+  after it was durably written to the dead-letter store. Stopping early releases it instead, so the
+  source offers it again.
+- Back pressure: the source feeds a bounded memory stream read by `concurrency` workers; split
+  children run under a limiter of the same size. A slow sink slows the source; memory stays flat.
+- No duplicate effects on redelivery: each delivery carries a message id derived from the source's
+  stable id, the split index and the sink's step, so sinks that dedupe (the embedded queue, file
+  names, REST idempotency keys) hold one copy; `skip duplicates` records keys only once delivered.
+- Errors are classified: transient ones are retried per the policy in force at the sink, permanent
+  ones and exhausted retries are dead-lettered with the body as it was when the failing step began.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from crossdock.connectors.base import ConnectorContext, Sink, Source, load_connector
+from crossdock.dsl.options import Deferred, OptionType, ResolvedOptions
+from crossdock.engine import snapshot
+from crossdock.engine.clock import Clock, SystemClock
+from crossdock.engine.errors import (
+    CrossdockError,
+    ErrorChain,
+    PermanentError,
+    TransientError,
+)
+from crossdock.engine.mapping.compiler import validate_model
+from crossdock.engine.mapping.expressions import EvaluationError, Getter, Scope, is_missing, truthy
+from crossdock.engine.mapping.functions import FunctionContext
+from crossdock.engine.message import Inbound, Message, Outcome, derived_id
+from crossdock.engine.plan import (
+    ChoicePlan,
+    DedupePlan,
+    EndpointPlan,
+    FanOutPlan,
+    FilterPlan,
+    MapPlan,
+    ReadPlan,
+    RoutePlan,
+    SinkPlan,
+    SplitPlan,
+    StepPlan,
+    ValidatePlan,
+    walk_steps,
+)
+from crossdock.engine.stats import RouteStats
+from crossdock.engine.stores.base import DeadLetter, JournalEvent, Stores
+from crossdock.engine.templates import compile_template, is_template
+from crossdock.formats.base import load_format
+
+After = Callable[[Message], Awaitable[None]]
+
+
+class StepFailed(PermanentError):
+    """Wraps a failure that is not a CrossdockError (a bug, a library error left unmapped)."""
+
+    code = "X001"
+
+
+class MissingSetting(PermanentError):
+    """An env or secret reference has no value when the route starts."""
+
+    code = "ENV001"
+
+
+@dataclass
+class Services:
+    """What routes share: stores, the clock, the data folder, function context, randomness."""
+
+    stores: Stores
+    data_dir: Path = Path("data")
+    clock: Clock = field(default_factory=SystemClock)
+    rng: random.Random = field(default_factory=random.Random)
+    env: Mapping[str, str] | None = None
+
+    @property
+    def functions(self) -> FunctionContext:
+        return FunctionContext(clock=self.clock)
+
+
+def materialize(options: ResolvedOptions, env: Mapping[str, str] | None) -> dict[str, Any]:
+    """Option values for a connector: env and secret references read now; missing ones refused."""
+    plain: dict[str, Any] = {}
+    for key in options.values:
+        value = options.get(key)
+        plain[key] = _resolve(value, env)
+    return plain
+
+
+def _resolve(value: Any, env: Mapping[str, str] | None) -> Any:
+    if isinstance(value, Deferred):
+        resolved = value.resolve(env)
+        if resolved is None:
+            what = "environment variable" if value.source == "env" else "secret"
+            raise MissingSetting(f"{what} {value.name} is not set ({value.span})")
+        return resolved
+    if isinstance(value, list):
+        return [_resolve(v, env) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_resolve(v, env) for v in value)
+    return value
+
+
+@dataclass
+class _Tracker:
+    """Outcomes of everything one source message became (split children, fan-out branches)."""
+
+    delivered: int = 0
+    filtered: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    claims: list[tuple[tuple[str, str], anyio.Event]] = field(default_factory=list)
+
+    def outcome(self) -> Outcome:
+        if self.dead_lettered:
+            return Outcome.DEAD_LETTERED
+        if self.delivered:
+            return Outcome.DELIVERED
+        if self.duplicates:
+            return Outcome.DUPLICATE
+        return Outcome.FILTERED
+
+
+@dataclass
+class _PerMessageOptions:
+    """Sink options rendered for each message: templates and expressions, by option key."""
+
+    templates: dict[str, Any] = field(default_factory=dict)
+    expressions: dict[str, Getter] = field(default_factory=dict)
+    headers: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class RouteRunner:
+    """Runs one route: opens its source and sinks, feeds workers, acknowledges, dead-letters."""
+
+    def __init__(self, plan: RoutePlan, services: Services, stats: RouteStats) -> None:
+        self.plan = plan
+        self.services = services
+        self.stats = stats
+        self.sinks: dict[str, Sink] = {}
+        self.per_message: dict[str, _PerMessageOptions] = {}
+        self.dead_letter_sinks: dict[str, Sink] = {}
+        self.in_flight_keys: dict[tuple[str, str], anyio.Event] = {}
+
+    # ---- lifetime -------------------------------------------------------------------------------
+
+    def context(self, owner: str) -> ConnectorContext:
+        return ConnectorContext(owner=owner, data_dir=self.services.data_dir, clock=self.services.clock)
+
+    async def open_sinks(self, stack: AsyncExitStack) -> None:
+        """Open every sink (and dead-letter target) of the route; they stay open while it runs."""
+        for step in walk_steps(self.plan.steps):
+            if isinstance(step, SinkPlan):
+                self.sinks[step.path] = await self._open_sink(step.endpoint, stack)
+                self.per_message[step.path] = _per_message(step.endpoint)
+                target = step.dead_letter.endpoint
+                if target is not None and step.path not in self.dead_letter_sinks:
+                    self.dead_letter_sinks[step.path] = await self._open_sink(target, stack)
+
+    async def _open_sink(self, endpoint: EndpointPlan, stack: AsyncExitStack) -> Sink:
+        module = load_connector(endpoint.kind)
+        options = materialize(endpoint.options, self.services.env)
+        sink = module.open_sink(options, self.context(f"{self.plan.name}: to {endpoint.label}"))
+        return await stack.enter_async_context(sink)
+
+    def open_source(self) -> Source:
+        module = load_connector(self.plan.source.kind)
+        options = materialize(self.plan.source.options, self.services.env)
+        return module.open_source(options, self.context(f"{self.plan.name}: from {self.plan.source.label}"))
+
+    async def run(self, *, once: bool, stop: anyio.Event, drain_timeout: float = 30.0) -> None:
+        """Receive and process until the source is drained (`once`) or `stop` is set."""
+        async with AsyncExitStack() as stack:
+            await self.open_sinks(stack)
+            source = await stack.enter_async_context(self.open_source())
+            send, receive = anyio.create_memory_object_stream[Inbound](self.plan.concurrency)
+            async with anyio.create_task_group() as guard:
+                guard.start_soon(_cancel_after_stop, stop, drain_timeout, guard.cancel_scope)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(self.plan.concurrency):
+                        workers.start_soon(self._worker, receive.clone())
+                    receive.close()
+                    async with send, anyio.create_task_group() as feeding:
+                        feeding.start_soon(self._feed, source, send, once, feeding)
+                        feeding.start_soon(_cancel_when, stop, feeding)
+                guard.cancel_scope.cancel()
+
+    async def _feed(self, source: Source, send: Any, once: bool, group: TaskGroup) -> None:
+        async for inbound in source.receive(once=once):
+            await send.send(inbound)
+        group.cancel_scope.cancel()
+
+    async def _worker(self, receive: Any) -> None:
+        async with receive:
+            async for inbound in receive:
+                await self.handle(inbound)
+
+    # ---- one source message ---------------------------------------------------------------------
+
+    async def handle(self, inbound: Inbound) -> Outcome | None:
+        """Process one received message to the end and acknowledge it (or release it if cancelled)."""
+        message = Message.from_inbound(inbound, self.plan.name)
+        self.stats.received += 1
+        tracker = _Tracker()
+        await self.journal(message, "received", None, {"source": self.plan.source.label})
+        try:
+            await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)
+            outcome = tracker.outcome()
+            await self.services.stores.journal.flush()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await inbound.release()
+            raise
+        finally:
+            self.release_keys(tracker)
+        with anyio.CancelScope(shield=True):
+            await inbound.ack(outcome)
+            self.stats.acked += 1
+            await self.journal(message, "acked", None, {"outcome": outcome.value})
+        return outcome
+
+    async def _finish(self, message: Message) -> None:
+        """The end of a path: the duplicate keys it passed are recorded now that it was delivered."""
+        for scope, key, ttl in message.meta.get("pending_keys", ()):
+            await self.services.stores.idempotency.record(scope, key, ttl, self.services.clock.now())
+
+    async def run_steps(
+        self, steps: list[StepPlan], start: int, message: Message, tracker: _Tracker, after: After
+    ) -> None:
+        """Run `steps[start:]` on `message`, then `after`; branches and splits continue on their own."""
+        for index in range(start, len(steps)):
+            step = steps[index]
+            if isinstance(step, SplitPlan):
+                await self._split(step, steps, index, message, tracker, after)
+                return
+            if isinstance(step, ChoicePlan):
+                await self._choose(step, steps, index, message, tracker, after)
+                return
+            if isinstance(step, FanOutPlan):
+                if not await self._fan_out(step, message, tracker):
+                    return
+                continue
+            result = await self._step(step, message, tracker)
+            if result is None:
+                return
+            message = result
+        await after(message)
+
+    async def _step(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
+        if isinstance(step, SinkPlan):
+            return await self.deliver(step, message, tracker)
+        try:
+            return await self._transform(step, message, tracker)
+        except Exception as error:  # every failure of a step becomes a dead letter, never a crash
+            await self.dead_letter(step, message, _classified(error), [], tracker)
+            return None
+
+    async def _transform(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
+        if isinstance(step, ReadPlan):
+            decoded = load_format(step.format).decode(_as_bytes(message.body), step.options)
+            return message.with_body(decoded)
+        if isinstance(step, FilterPlan):
+            if truthy(self.evaluate(step.condition, message)):
+                return message
+            tracker.filtered += 1
+            self.stats.filtered += 1
+            await self.journal(message, "filtered", step.label, {})
+            return None
+        if isinstance(step, DedupePlan):
+            return await self._dedupe(step, message, tracker)
+        if isinstance(step, MapPlan):
+            output = step.map.run_validated(message.body, self.services.functions, _view(message))
+            await self.journal(message, "mapped", step.label, {})
+            return message.with_body(output)
+        if isinstance(step, ValidatePlan):
+            return message.with_body(validate_model(step.model, message.body, step.label))
+        raise TypeError(f"unknown step {step!r}")
+
+    def evaluate(self, getter: Getter, message: Message) -> Any:
+        scope = Scope(message.body, message.body, {}, self.services.functions, message=_view(message))
+        try:
+            return getter(scope)
+        except EvaluationError as error:
+            raise PermanentError(str(error), code="M001") from None
+
+    async def _dedupe(self, step: DedupePlan, message: Message, tracker: _Tracker) -> Message | None:
+        key = self.evaluate(step.key, message)
+        if is_missing(key):
+            raise PermanentError("the duplicate key is missing from this message", code="R002")
+        key_text = str(key)
+        scope = f"{self.plan.name}#{step.path}"
+        token = (scope, key_text)
+        while token in self.in_flight_keys:  # the same key is being delivered now: wait, then look again
+            await self.in_flight_keys[token].wait()
+        # claim before the store lookup below yields, so a second copy arriving now waits for this one
+        done = anyio.Event()
+        self.in_flight_keys[token] = done
+        tracker.claims.append((token, done))
+        if await self.services.stores.idempotency.seen(scope, key_text, self.services.clock.now()):
+            tracker.duplicates += 1
+            self.stats.duplicates += 1
+            await self.journal(message, "duplicate", step.label, {"key": key_text})
+            return None
+        # a new list, not an append: split children and branches share the parent's list object
+        message.meta["pending_keys"] = [*message.meta.get("pending_keys", ()), (scope, key_text, step.ttl)]
+        message.idempotency_key = message.idempotency_key or key_text
+        message.business_key = message.business_key or key_text
+        return message
+
+    def release_keys(self, tracker: _Tracker) -> None:
+        """Let messages waiting on the same duplicate key go on (called once this one is settled)."""
+        for token, done in tracker.claims:
+            if self.in_flight_keys.get(token) is done:
+                del self.in_flight_keys[token]
+            done.set()
+        tracker.claims.clear()
+
+    async def _split(
+        self, step: SplitPlan, steps: list[StepPlan], index: int, message: Message, tracker: _Tracker, after: After
+    ) -> None:
+        try:
+            value = self.evaluate(step.over, message)
+        except PermanentError as error:
+            await self.dead_letter(step, message, error, [], tracker)
+            return
+        elements = [] if value is None else value if isinstance(value, list) else [value]
+        if not elements:
+            tracker.filtered += 1
+            self.stats.filtered += 1
+            await self.journal(message, "filtered", step.label, {"reason": "nothing to split"})
+            return
+        limiter = anyio.CapacityLimiter(self.plan.concurrency)
+
+        async def child(element: Any, number: int) -> None:
+            async with limiter:
+                await self.run_steps(steps, index + 1, message.child(element, number), tracker, after)
+
+        async with anyio.create_task_group() as group:
+            for number, element in enumerate(elements):
+                group.start_soon(child, element, number)
+
+    async def _choose(
+        self, step: ChoicePlan, steps: list[StepPlan], index: int, message: Message, tracker: _Tracker, after: After
+    ) -> None:
+        async def rest(result: Message) -> None:
+            await self.run_steps(steps, index + 1, result, tracker, after)
+
+        try:
+            for number, (condition, branch) in enumerate(step.clauses):
+                if truthy(self.evaluate(condition, message)):
+                    message.meta["branch"] = f"when{number}"
+                    await self.run_steps(branch, 0, message, tracker, rest)
+                    return
+        except PermanentError as error:
+            await self.dead_letter(step, message, error, [], tracker)
+            return
+        if step.otherwise is not None:
+            await self.run_steps(step.otherwise, 0, message, tracker, rest)
+            return
+        await self.dead_letter(step, message, PermanentError("no 'when' matched this message", code="R001"),
+                               [], tracker)
+
+    async def _fan_out(self, step: FanOutPlan, message: Message, tracker: _Tracker) -> bool:
+        before = tracker.dead_lettered
+
+        async def branch_done(_: Message) -> None:
+            return None
+
+        async with anyio.create_task_group() as group:
+            for branch in step.branches:
+                copy = message.with_body(message.body)
+                copy.meta = dict(message.meta)
+                group.start_soon(self.run_steps, branch, 0, copy, tracker, branch_done)
+        return tracker.dead_lettered == before
+
+    # ---- delivery -------------------------------------------------------------------------------
+
+    async def deliver(self, step: SinkPlan, message: Message, tracker: _Tracker) -> Message | None:
+        """Send to a sink, retrying transient failures per policy; dead-letter when that fails."""
+        try:
+            outgoing = self.outgoing(step, message)
+        except Exception as error:
+            await self.dead_letter(step, message, _classified(error), [], tracker)
+            return None
+        sink = self.sinks[step.path]
+        attempts: list[dict[str, Any]] = []
+        retry = step.retry
+        for attempt in range(1, retry.attempts + 1):
+            outgoing.attempt = attempt
+            try:
+                await sink.send(outgoing)
+            except TransientError as error:
+                attempts.append({"attempt": attempt, "at": self.services.clock.now(), "error": error.to_dict()})
+                if attempt >= retry.attempts or error.kind not in retry.retry_on:
+                    await self.dead_letter(step, message, error, attempts, tracker)
+                    return None
+                self.stats.retried += 1
+                delay = retry.delay(attempt, error.retry_after, self.services.rng)
+                await self.journal(message, "retried", step.label, {"attempt": attempt, "wait": round(delay, 3),
+                                                                    "error": error.message})
+                await self.services.clock.sleep(delay)
+                continue
+            except Exception as error:
+                classified = _classified(error)
+                attempts.append({"attempt": attempt, "at": self.services.clock.now(), "error": classified.to_dict()})
+                await self.dead_letter(step, message, classified, attempts, tracker)
+                return None
+            tracker.delivered += 1
+            self.stats.delivered += 1
+            self.stats.deliveries[step.label] += 1
+            await self.journal(message, "delivered", step.label, {"attempts": attempt})
+            return message
+        return None
+
+    def outgoing(self, step: SinkPlan, message: Message) -> Message:
+        """The message as the sink gets it: encoded body, its own stable id, rendered options."""
+        body = message.body
+        payload = body if isinstance(body, bytes) else load_format(step.format).encode(body, step.format_options)
+        meta = dict(message.meta)
+        per_message = self.per_message[step.path]
+        if per_message.templates:
+            context = _template_context(message, self.services.clock)
+            for key, template in per_message.templates.items():
+                meta[key] = template if isinstance(template, str) else template.render(context)
+        for key, getter in per_message.expressions.items():
+            meta[key] = self.evaluate(getter, message)
+        if per_message.headers:
+            meta["headers"] = [(name, _header_value(self, value, message)) for name, value in per_message.headers]
+        meta.pop("pending_keys", None)
+        return Message(
+            body=payload,
+            route=message.route,
+            message_id=derived_id(message.message_id, step.path),
+            correlation_id=message.correlation_id,
+            original=message.original,
+            headers=dict(message.headers),
+            meta=meta,
+            idempotency_key=message.idempotency_key,
+            business_key=message.business_key,
+        )
+
+    # ---- dead letters and journal ---------------------------------------------------------------
+
+    async def dead_letter(
+        self,
+        step: StepPlan,
+        message: Message,
+        error: CrossdockError,
+        attempts: list[dict[str, Any]],
+        tracker: _Tracker,
+    ) -> None:
+        """Store the failed message durably (and publish it to the dead-letter target, if any)."""
+        now = self.services.clock.now()
+        if not attempts:
+            attempts = [{"attempt": 1, "at": now, "error": error.to_dict()}]
+        meta = dict(message.meta)
+        entry = DeadLetter(
+            route=self.plan.name,
+            step=step.label,
+            step_path=step.path,
+            correlation_id=message.correlation_id,
+            message_id=message.message_id,
+            payload=message.original,
+            error=error.to_dict(),
+            created_at=now,
+            idempotency_key=message.idempotency_key,
+            business_key=message.business_key,
+            stage_payload=snapshot.dump(message.body),
+            headers=dict(message.headers),
+            meta=_jsonable(meta),
+            error_chain=ErrorChain.of(error).errors,
+            attempts=attempts,
+        )
+        with anyio.CancelScope(shield=True):
+            await self.services.stores.dead_letters.put(entry)
+        tracker.dead_lettered += 1
+        self.stats.dead_lettered += 1
+        await self.journal(message, "dead-lettered", step.label, {"code": error.code, "error": error.message,
+                                                                 "dead_letter": entry.id})
+        target = self.dead_letter_sinks.get(step.path)
+        if target is not None:
+            await self._publish_dead_letter(target, entry, message)
+
+    async def _publish_dead_letter(self, target: Sink, entry: DeadLetter, message: Message) -> None:
+        headers = {**message.headers, "X-Correlation-ID": message.correlation_id, "X-Error-Code": entry.code or "",
+                   "X-Dead-Letter-ID": entry.id, "X-Failed-Step": entry.step}
+        out = Message(body=entry.payload, route=message.route, message_id=derived_id(entry.id, "dead-letter"),
+                      correlation_id=message.correlation_id, original=message.original, headers=headers,
+                      meta={"file_name": f"{entry.id}.dead-letter"})
+        try:
+            await target.send(out)
+        except Exception as error:  # the store holds the entry already; the copy is best effort
+            await self.journal(message, "dead-letter-copy-failed", entry.step, {"error": str(error)})
+
+    async def journal(self, message: Message, event: str, step: str | None, detail: dict[str, Any]) -> None:
+        await self.services.stores.journal.record(JournalEvent(
+            at=self.services.clock.now(), route=self.plan.name, correlation_id=message.correlation_id,
+            message_id=message.message_id, event=event, step=step, business_key=message.business_key,
+            detail=detail,
+        ))
+
+    # ---- replay ---------------------------------------------------------------------------------
+
+    async def replay(self, entry: DeadLetter, *, from_start: bool = False) -> Outcome:
+        """Run a dead letter again, resuming at the step that failed when the route still has it."""
+        message = Message(
+            body=entry.payload, route=self.plan.name, message_id=entry.message_id,
+            correlation_id=entry.correlation_id, original=entry.payload, headers=dict(entry.headers),
+            meta={**entry.meta, "replay_of": entry.id}, idempotency_key=entry.idempotency_key,
+            business_key=entry.business_key,
+        )
+        tracker = _Tracker()
+        await self.journal(message, "replayed", entry.step, {"dead_letter": entry.id})
+        chain = None if from_start or entry.stage_payload is None else self.plan.locate(entry.step_path)
+        try:
+            if chain is None:
+                await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)
+            else:
+                message = message.with_body(snapshot.load(entry.stage_payload or b"null"))
+                await self._resume(chain, message, tracker, self._finish)
+        finally:
+            self.release_keys(tracker)
+        await self.services.stores.journal.flush()
+        return tracker.outcome()
+
+    async def _resume(
+        self, chain: list[tuple[list[StepPlan], int]], message: Message, tracker: _Tracker, after: After
+    ) -> None:
+        (steps, index), outer = chain[-1], chain[:-1]
+        if not outer:
+            await self.run_steps(steps, index, message, tracker, after)
+            return
+        parent_steps, parent_index = outer[-1]
+        parent = parent_steps[parent_index]
+
+        async def continue_outer(result: Message) -> None:
+            if isinstance(parent, FanOutPlan):
+                await after(result)  # other branches already delivered; nothing else to run for this one
+                return
+            await self._resume([*outer[:-1], (parent_steps, parent_index + 1)], result, tracker, after)
+
+        await self.run_steps(steps, index, message, tracker, continue_outer)
+
+
+def _per_message(endpoint: EndpointPlan) -> _PerMessageOptions:
+    rendered = _PerMessageOptions()
+    for key, entry in endpoint.options.values.items():
+        for value in entry if isinstance(entry, list) else [entry]:
+            kind = value.spec.type
+            if kind is OptionType.TEMPLATE and isinstance(value.value, str):
+                # plain text too: it must replace what the source put under the same key (a file name)
+                rendered.templates[key] = compile_template(value.value) if is_template(value.value) else value.value
+            elif kind is OptionType.EXPRESSION:
+                from crossdock.dsl.diagnostics import DiagnosticBag
+                from crossdock.engine.mapping.expressions import CompileEnv, compile_expr
+
+                rendered.expressions[key] = compile_expr(value.value, CompileEnv(DiagnosticBag(), allow_message=True))
+            elif kind is OptionType.HEADER:
+                rendered.headers.append(value.value)
+    return rendered
+
+
+def _header_value(runner: RouteRunner, value: Any, message: Message) -> Any:
+    if isinstance(value, str | Deferred):
+        return _resolve(value, runner.services.env)
+    from crossdock.dsl.diagnostics import DiagnosticBag
+    from crossdock.engine.mapping.expressions import CompileEnv, compile_expr
+
+    getter = compile_expr(value, CompileEnv(DiagnosticBag(), allow_message=True))
+    return runner.evaluate(getter, message)
+
+
+def _view(message: Message) -> dict[str, Any]:
+    return {
+        "correlation_id": message.correlation_id,
+        "message_id": message.message_id,
+        "route": message.route,
+        "headers": message.headers,
+        **{k: v for k, v in message.meta.items() if isinstance(v, str | int)},
+    }
+
+
+def _template_context(message: Message, clock: Clock) -> dict[str, Any]:
+    body = message.body
+    context: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
+    context.update({
+        "body": body,
+        "message": _view(message),
+        "message_id": message.message_id,
+        "correlation_id": message.correlation_id,
+        "now": datetime.fromtimestamp(clock.now(), UTC).strftime("%Y%m%dT%H%M%SZ"),
+    })
+    return context
+
+
+def _as_bytes(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    raise PermanentError("this step needs the raw payload, but the message was already decoded", code="R003")
+
+
+def _classified(error: BaseException) -> CrossdockError:
+    if isinstance(error, CrossdockError):
+        return error
+    wrapped = StepFailed(f"{type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+async def _cancel_when(event: anyio.Event, group: TaskGroup) -> None:
+    await event.wait()
+    group.cancel_scope.cancel()
+
+
+async def _cancel_after_stop(event: anyio.Event, drain_timeout: float, scope: anyio.CancelScope) -> None:
+    """Once stopping, give in-flight messages `drain_timeout` seconds, then cancel (they are released)."""
+    await event.wait()
+    await anyio.sleep(drain_timeout)
+    scope.cancel()
