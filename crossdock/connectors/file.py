@@ -272,8 +272,10 @@ class FileSource:
         while True:
             first = await self._look()
             if first:
-                await self._clock.sleep(self.settings.settle)
-                second = await self._look()
+                second = first
+                if self.settings.settle > 0:
+                    await self._clock.sleep(self.settings.settle)
+                    second = await self._look()
                 for name in sorted(n for n, look in second.items() if first.get(n) == look):
                     inbound = await self._take(name, second[name])
                     if inbound is not None:

@@ -191,13 +191,15 @@ def resolve_options(
     bag: DiagnosticBag,
     step_keywords: Iterable[str] = (),
     check_required: bool = True,
+    apply_defaults: bool = True,
     anchor: Span | None = None,
 ) -> ResolvedOptions:
     """Check option lines against `specs`, reporting problems in `bag`; returns what could be resolved.
 
     `owner` names the thing the options belong to in messages ("file source", "connection 'erp'").
     `step_keywords` lets an unknown option that is really a misspelled step (`mapp with ...` under a
-    source) get "did you mean 'map'?".
+    source) get "did you mean 'map'?". Pass `apply_defaults=False` when the result is merged with
+    other options afterwards (a step over its connection), then call :func:`with_defaults`.
     """
     allowed = [s for s in specs if role is None or role in s.roles]
     result = ResolvedOptions()
@@ -238,10 +240,18 @@ def resolve_options(
             if spec.required and spec.key not in result.values:
                 bag.error("OPT006", f"{owner} needs '{spec.name}'", where,
                           f"add a line: {spec.name} {spec.example or '...'}")
-    for spec in allowed:
-        if spec.key not in result.values and spec.default is not None:
-            result.values[spec.key] = OptionValue(spec, spec.default, anchor or Span("", 0, 0))
+    if apply_defaults:
+        result = with_defaults(result, allowed, anchor)
     return result
+
+
+def with_defaults(options: ResolvedOptions, specs: Sequence[OptionSpec], anchor: Span | None = None) -> ResolvedOptions:
+    """`options` with the default of every spec it does not set (after merging, never before)."""
+    values = dict(options.values)
+    for spec in specs:
+        if spec.key not in values and spec.default is not None:
+            values[spec.key] = OptionValue(spec, spec.default, anchor or Span("", 0, 0))
+    return ResolvedOptions(values)
 
 
 def _unknown_option(

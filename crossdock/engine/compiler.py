@@ -29,6 +29,7 @@ from crossdock.dsl.options import (
     head_option_line,
     resolve_options,
     token_text,
+    with_defaults,
 )
 from crossdock.dsl.parser import keywords
 from crossdock.dsl.project import Project
@@ -178,7 +179,7 @@ class ProjectCompiler:
                 continue
             self.connections[name] = resolve_options(
                 connection.options, spec.options, scope=Scope.CONNECTION, role=None,
-                owner=f"connection '{name}'", bag=self.bag, check_required=False,
+                owner=f"connection '{name}'", bag=self.bag, check_required=False, apply_defaults=False,
             )
 
     def _spec(self, kind: ast.Name) -> ConnectorSpec | None:
@@ -225,10 +226,12 @@ class ProjectCompiler:
         inline = head_option_line(tuple(head), node.span)
         if inline is not None:
             lines.insert(0, inline)
-        options = resolve_options(
-            lines, (*spec.options, *extra), scope=Scope.STEP, role=role, owner=f"{spec.kind} {role.value}",
-            bag=self.bag, step_keywords=self.step_keywords, check_required=False,
-        ).merged_over(base)
+        specs = (*spec.options, *extra)
+        step_options = resolve_options(
+            lines, specs, scope=Scope.STEP, role=role, owner=f"{spec.kind} {role.value}",
+            bag=self.bag, step_keywords=self.step_keywords, check_required=False, apply_defaults=False,
+        )
+        options = with_defaults(step_options.merged_over(base), [s for s in specs if role in s.roles], node.span)
         for option in spec.options:
             if option.required and role in option.roles and option.key not in options.values:
                 self.bag.error("OPT006", f"{spec.kind} {role.value} needs '{option.name}'", node.kind.span,
