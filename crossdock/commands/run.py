@@ -11,6 +11,7 @@ import anyio
 from crossdock.commands.common import add_data_option, data_dir, load_clean
 from crossdock.dsl.lint import unset_references
 from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.engine.plan import Plan
 from crossdock.engine.runtime import Services
 from crossdock.engine.stats import EngineStats
 
