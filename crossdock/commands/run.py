@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(plan, args: argparse.Namespace) -> EngineStats:
+async def _run(plan: Plan, args: argparse.Namespace) -> EngineStats:
     async with embedded_stores(data_dir(args)) as stores:
         engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args)))
         stop = anyio.Event()
