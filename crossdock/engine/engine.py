@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -15,6 +16,7 @@ from crossdock.engine.stores.base import Stores
 from crossdock.engine.stores.sqlite import open_sqlite_stores
 
 STORE_FILE = "crossdock.db"
+JOURNAL_FLUSH_SECONDS = 1.0
 
 
 @asynccontextmanager
@@ -42,9 +44,20 @@ class Engine:
 
     async def run(self, *, once: bool, stop: anyio.Event, drain_timeout: float = 30.0) -> None:
         """Run every route until drained (`once`) or until `stop` is set and in-flight work is done."""
-        async with anyio.create_task_group() as group:
-            for runner in self.runners.values():
-                group.start_soon(self._run_route, runner, once, stop, drain_timeout)
+        async with anyio.create_task_group() as flushing:
+            flushing.start_soon(self._flush_journal)
+            async with anyio.create_task_group() as routes:
+                for runner in self.runners.values():
+                    routes.start_soon(partial(runner.run, once=once, stop=stop, drain_timeout=drain_timeout))
+            flushing.cancel_scope.cancel()
+        await self.services.stores.journal.flush()
 
-    async def _run_route(self, runner: RouteRunner, once: bool, stop: anyio.Event, drain_timeout: float) -> None:
-        await runner.run(once=once, stop=stop, drain_timeout=drain_timeout)
+    async def _flush_journal(self) -> None:
+        """Write journal events once a second rather than once per message.
+
+        The journal is lineage, not part of the delivery promise: acknowledging a source never waits
+        for it, so a hard crash can lose the last second of events but never an order.
+        """
+        while True:
+            await anyio.sleep(JOURNAL_FLUSH_SECONDS)
+            await self.services.stores.journal.flush()

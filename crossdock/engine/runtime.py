@@ -219,7 +219,6 @@ class RouteRunner:
         try:
             await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)
             outcome = tracker.outcome()
-            await self.services.stores.journal.flush()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await inbound.release()
