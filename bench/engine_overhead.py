@@ -16,24 +16,21 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import anyio
 import orjson
+from map_speed import by_hand  # the same hand-written mapping as benchmark (b); bench/ is on sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from map_speed import by_hand  # noqa: E402 - the same hand-written mapping as benchmark (b)
-
-from crossdock.canonical import to_plain  # noqa: E402
-from crossdock.canonical.order import Order  # noqa: E402
-from crossdock.dsl.lint import lint  # noqa: E402
-from crossdock.engine.engine import Engine, embedded_stores  # noqa: E402
-from crossdock.engine.runtime import Services  # noqa: E402
+from crossdock.canonical import to_plain
+from crossdock.canonical.order import Order
+from crossdock.dsl.lint import lint
+from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.engine.runtime import Services
 
 REPO = Path(__file__).resolve().parents[1]
 QUEUES = {"DAL": "orders.dallas", "RNO": "orders.reno"}
@@ -92,7 +89,7 @@ async def with_crossdock(data: Path) -> int:
     return engine.stats.routes["Web store orders"].received
 
 
-def timed(label: str, count: int, work) -> float:  # noqa: ANN001 - a zero-argument callable
+def timed(label: str, count: int, work: Callable[[Path], int]) -> float:
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         write_inbox(data / "inbox", count)
