@@ -63,6 +63,9 @@ from crossdock.formats.base import load_format
 
 After = Callable[[Message], Awaitable[None]]
 
+# Key of the route's own dead-letter target, used for failures outside a sink (decode, map, validate).
+ROUTE_LEVEL = ""
+
 
 class StepFailed(PermanentError):
     """Wraps a failure that is not a CrossdockError (a bug, a library error left unmapped)."""
@@ -162,6 +165,8 @@ class RouteRunner:
 
     async def open_sinks(self, stack: AsyncExitStack) -> None:
         """Open every sink (and dead-letter target) of the route; they stay open while it runs."""
+        if self.plan.dead_letter.endpoint is not None:
+            self.dead_letter_sinks[ROUTE_LEVEL] = await self._open_sink(self.plan.dead_letter.endpoint, stack)
         for step in walk_steps(self.plan.steps):
             if isinstance(step, SinkPlan):
                 self.sinks[step.path] = await self._open_sink(step.endpoint, stack)
@@ -489,7 +494,7 @@ class RouteRunner:
         self.stats.dead_lettered += 1
         await self.journal(message, "dead-lettered", step.label, {"code": error.code, "error": error.message,
                                                                  "dead_letter": entry.id})
-        target = self.dead_letter_sinks.get(step.path)
+        target = self.dead_letter_sinks.get(step.path) or self.dead_letter_sinks.get(ROUTE_LEVEL)
         if target is not None:
             await self._publish_dead_letter(target, entry, message)
 

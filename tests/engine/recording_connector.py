@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
+import anyio
+
 from crossdock.connectors.base import ConnectorContext, ConnectorSpec
 from crossdock.dsl.options import OptionSpec, OptionType, Role
 from crossdock.engine.message import Message
@@ -23,11 +25,15 @@ SPEC = ConnectorSpec(
 
 RECEIVED: dict[str, list[Message]] = {}
 FAILURES: dict[str, list[Exception]] = {}
+DELAY: dict[str, float] = {}
+CONCURRENCY = {"now": 0, "max": 0}
 
 
 def reset() -> None:
     RECEIVED.clear()
     FAILURES.clear()
+    DELAY.clear()
+    CONCURRENCY.update(now=0, max=0)
 
 
 class RecordingSink:
@@ -42,10 +48,16 @@ class RecordingSink:
         return None
 
     async def send(self, message: Message) -> None:
-        queued = FAILURES.get(self.channel)
-        if queued:
-            raise queued.pop(0)
-        RECEIVED.setdefault(self.channel, []).append(message)
+        CONCURRENCY["now"] += 1
+        CONCURRENCY["max"] = max(CONCURRENCY["max"], CONCURRENCY["now"])
+        try:
+            await anyio.sleep(DELAY.get(self.channel, 0))
+            queued = FAILURES.get(self.channel)
+            if queued:
+                raise queued.pop(0)
+            RECEIVED.setdefault(self.channel, []).append(message)
+        finally:
+            CONCURRENCY["now"] -= 1
 
 
 def open_sink(options: Mapping[str, Any], context: ConnectorContext) -> RecordingSink:

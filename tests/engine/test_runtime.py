@@ -479,3 +479,68 @@ end
         assert await queue.depth("orders") == 1
     written = json.loads((tmp_path / "data" / "outbox" / "PO-1.json").read_text())
     assert written["po_number"] == "PO-1" and Decimal(written["lines"][0]["quantity"]) == 2
+
+
+async def test_filter_acks_and_counts_what_it_drops(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+route "r"
+  from file "inbox"
+  read json
+  keep only when warehouse != "NYC"
+  validate as Order
+  to recording channel "erp"
+  dead letter to store
+end
+""")
+    drop(tmp_path, {"a.json": order("PO-1", "NYC"), "b.json": order("PO-2")})
+    engine = await run_once(tmp_path, routes)
+    stats = engine.stats.routes["r"]
+    assert (stats.filtered, stats.delivered, stats.dead_lettered) == (1, 0, 1)
+    [entry] = await dead_letters(tmp_path)
+    assert entry.step == "validate as Order" and entry.code == "V001"
+    assert sorted(p.name for p in (tmp_path / "data" / "inbox" / "done").iterdir()) == ["a.json"]
+
+
+async def test_dead_letters_are_also_published_to_a_dead_letter_queue(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+connection "q" is queue
+  database "queues.db"
+end
+
+route "r"
+  from file "inbox"
+  read json
+  map with "Order in"
+  to recording channel "erp"
+  dead letter to queue "q" queue "erp.dlq"
+end
+""")
+    drop(tmp_path, {"a.json": order("PO-1", qty="oops")})
+    await run_once(tmp_path, routes)
+    [entry] = await dead_letters(tmp_path)
+    async with QueueDatabase(tmp_path / "data" / "queues.db") as queue:
+        [published] = await queue.peek("erp.dlq", 10)
+    assert published.body == order("PO-1", qty="oops")
+    assert published.headers["X-Dead-Letter-ID"] == entry.id
+    assert published.headers["X-Error-Code"] == "M001"
+    assert published.correlation_id == entry.correlation_id
+
+
+async def test_process_n_at_a_time_bounds_concurrent_deliveries(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+route "r"
+  from file "inbox"
+  read json
+  to recording channel "erp"
+  process 2 at a time
+  dead letter to store
+end
+""")
+    result = lint([routes])
+    assert result.plan is not None
+    assert result.plan.routes["r"].concurrency == 2
+    recording.DELAY["erp"] = 0.02
+    drop(tmp_path, {f"{n}.json": order(f"PO-{n}") for n in range(6)})
+    engine = await run_once(tmp_path, routes)
+    assert engine.stats.routes["r"].delivered == 6
+    assert recording.CONCURRENCY["max"] == 2
