@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 
@@ -11,6 +12,7 @@ import anyio
 from crossdock.commands.common import add_data_option, data_dir, load_clean
 from crossdock.dsl.lint import unset_references
 from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.engine.errors import CrossdockError
 from crossdock.engine.plan import Plan
 from crossdock.engine.runtime import Services
 from crossdock.engine.stats import EngineStats
@@ -39,12 +41,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"{reference.span}: {code} error: {what} '{reference.name}' is not set", file=sys.stderr)
         print("crossdock run: refusing to start until they are set", file=sys.stderr)
         return 1
-    stats = anyio.run(_run, plan, args)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stats, failed = anyio.run(_run, plan, args)
     print(render_summary(stats))
-    return 0
+    for name, error in failed.items():
+        print(f"route {name!r} stopped: {error.code} {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
-async def _run(plan: Plan, args: argparse.Namespace) -> EngineStats:
+async def _run(plan: Plan, args: argparse.Namespace) -> tuple[EngineStats, dict[str, CrossdockError]]:
     async with embedded_stores(data_dir(args)) as stores:
         engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args)))
         stop = anyio.Event()
@@ -54,7 +60,8 @@ async def _run(plan: Plan, args: argparse.Namespace) -> EngineStats:
             group.cancel_scope.cancel()
         dead_letters = await stores.dead_letters.count()
     engine.stats.dead_letter_store = dead_letters
-    return engine.stats
+    failed = {name: runner.failure for name, runner in engine.runners.items() if runner.failure is not None}
+    return engine.stats, failed
 
 
 async def _watch_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:

@@ -16,6 +16,7 @@ Guarantees, and where they come from:
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -62,6 +63,13 @@ from crossdock.engine.templates import compile_template, is_template
 from crossdock.formats.base import load_format
 
 After = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("crossdock.runtime")
+
+# How often a `--once` run retries a source that fails transiently before it gives up, and the longest
+# wait between two tries of a daemon's source.
+SOURCE_RETRIES_ONCE = 3
+SOURCE_BACKOFF_MAX = 60.0
 
 # Key of the route's own dead-letter target, used for failures outside a sink (decode, map, validate).
 ROUTE_LEVEL = ""
@@ -157,6 +165,7 @@ class RouteRunner:
         self.per_message: dict[str, _PerMessageOptions] = {}
         self.dead_letter_sinks: dict[str, Sink] = {}
         self.in_flight_keys: dict[tuple[str, str], anyio.Event] = {}
+        self.failure: CrossdockError | None = None
 
     # ---- lifetime -------------------------------------------------------------------------------
 
@@ -187,10 +196,18 @@ class RouteRunner:
         return module.open_source(options, self.context(f"{self.plan.name}: from {self.plan.source.label}"))
 
     async def run(self, *, once: bool, stop: anyio.Event, drain_timeout: float = 30.0) -> None:
-        """Receive and process until the source is drained (`once`) or `stop` is set."""
+        """Receive and process until the source is drained (`once`) or `stop` is set.
+
+        A route whose connectors cannot open, or whose source fails permanently, stops with
+        `self.failure` set and the error logged; the other routes of the engine keep running.
+        """
         async with AsyncExitStack() as stack:
-            await self.open_sinks(stack)
-            source = await stack.enter_async_context(self.open_source())
+            try:
+                await self.open_sinks(stack)
+                source = await stack.enter_async_context(self.open_source())
+            except CrossdockError as error:
+                self.fail(error, "could not start")
+                return
             send, receive = anyio.create_memory_object_stream[Inbound](self.plan.concurrency)
             async with anyio.create_task_group() as guard:
                 guard.start_soon(_cancel_after_stop, stop, drain_timeout, guard.cancel_scope)
@@ -203,9 +220,38 @@ class RouteRunner:
                         feeding.start_soon(_cancel_when, stop, feeding)
                 guard.cancel_scope.cancel()
 
+    def fail(self, error: CrossdockError, what: str) -> None:
+        """Record that the route stopped, and why."""
+        self.failure = error
+        log.error("route %r %s: %s %s", self.plan.name, what, error.code, error)
+
     async def _feed(self, source: Source, send: Any, once: bool, group: TaskGroup) -> None:
-        async for inbound in source.receive(once=once):
-            await send.send(inbound)
+        """Pass what the source receives to the workers; transient source errors are waited out."""
+        failures = 0
+        while True:
+            try:
+                async for inbound in source.receive(once=once):
+                    failures = 0
+                    try:
+                        await send.send(inbound)
+                    except anyio.get_cancelled_exc_class():
+                        with anyio.CancelScope(shield=True):
+                            await inbound.release()
+                        raise
+                break
+            except TransientError as error:
+                failures += 1
+                self.stats.source_errors += 1
+                if once and failures > SOURCE_RETRIES_ONCE:
+                    self.fail(error, "gave up on its source")
+                    break
+                wait = min(SOURCE_BACKOFF_MAX, 2.0 ** (failures - 1))
+                log.warning("route %r: source error %s %s; trying again in %.0fs", self.plan.name, error.code,
+                            error, wait)
+                await self.services.clock.sleep(wait)
+            except CrossdockError as error:
+                self.fail(error, "stopped: its source failed")
+                break
         group.cancel_scope.cancel()
 
     async def _worker(self, receive: Any) -> None:
@@ -228,10 +274,23 @@ class RouteRunner:
             with anyio.CancelScope(shield=True):
                 await inbound.release()
             raise
+        except Exception as error:  # a store failed under us: offer the message again, never drop it
+            self.stats.errors += 1
+            log.error("route %r: message %s released after an error: %s", self.plan.name, message.correlation_id,
+                      _classified(error))
+            with anyio.CancelScope(shield=True):
+                await _quietly(inbound.release)
+            return None
         finally:
             self.release_keys(tracker)
         with anyio.CancelScope(shield=True):
-            await inbound.ack(outcome)
+            try:
+                await inbound.ack(outcome)
+            except Exception as error:  # delivered, but the source will offer it again; sinks dedupe
+                self.stats.errors += 1
+                log.error("route %r: could not acknowledge %s: %s", self.plan.name, message.correlation_id,
+                          _classified(error))
+                return outcome
             self.stats.acked += 1
             await self.journal(message, "acked", None, {"outcome": outcome.value})
         return outcome
@@ -632,6 +691,13 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await action()
+    except Exception as error:
+        log.error("could not release a message: %s", _classified(error))
 
 
 async def _cancel_when(event: anyio.Event, group: TaskGroup) -> None:

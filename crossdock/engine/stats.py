@@ -17,6 +17,8 @@ class RouteStats:
     dead_lettered: int = 0
     retried: int = 0
     acked: int = 0
+    errors: int = 0
+    source_errors: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, int]:

@@ -544,3 +544,29 @@ end
     engine = await run_once(tmp_path, routes)
     assert engine.stats.routes["r"].delivered == 6
     assert recording.CONCURRENCY["max"] == 2
+
+
+async def test_a_route_that_cannot_start_stops_alone(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+route "broken"
+  from file "inbox"
+    folder "no-such-folder"
+    create folders no
+  read json
+  to recording channel "never"
+  dead letter to store
+end
+
+route "r"
+  from file "inbox"
+  read json
+  to recording channel "erp"
+  dead letter to store
+end
+""")
+    drop(tmp_path, {"a.json": order("PO-1")})
+    engine = await run_once(tmp_path, routes)
+    failure = engine.runners["broken"].failure
+    assert failure is not None and "no-such-folder" in str(failure)
+    assert engine.runners["r"].failure is None
+    assert len(recording.RECEIVED["erp"]) == 1
