@@ -23,7 +23,9 @@ CODES: dict[str, tuple[str, str]] = {
     "DSL004": ("unknown time unit", "Durations are `30s`, `5m`, `2h`, `90d`, or a number and a unit word "
                                     "(ms, seconds, minutes, hours, days, weeks)."),
     "DSL005": ("unknown escape", "Inside strings only `\\\"`, `\\\\`, `\\n`, `\\t` and `\\r` are escapes."),
-    "DSL006": ("missing end", "A block (route, map, connection, when, for each...) was not closed with `end`."),
+    "DSL006": ("missing end", "A block (route, map, connection, when, for each...) was not closed with `end`; "
+                              "the caret points at the keyword that opened it."),
+    "DSL007": ("whole number expected", "`retry N times` and `process N at a time` take a whole number."),
     # names
     "DUP001": ("duplicate name", "Two definitions of the same kind share a name; all files of a folder share "
                                  "one namespace."),

@@ -79,17 +79,31 @@ class DiagnosticBag:
         return any(d.severity is Severity.ERROR for d in self.items)
 
     def sorted(self) -> list[Diagnostic]:
-        return sorted(self.items, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+        """Every distinct finding in file order (a policy used by three routes is checked three times,
+        but its problems are reported once)."""
+        unique = dict.fromkeys(self.items)
+        return sorted(unique, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+
+
+def closest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> tuple[str, float] | None:
+    """The candidate most similar to `name` and its similarity (0..1), or None below `cutoff`.
+
+    Similarity is difflib's ratio, taken as written and ignoring case, whichever is higher; on a tie
+    the earlier candidate wins.
+    """
+    best: tuple[str, float] | None = None
+    for candidate in dict.fromkeys(candidates):
+        score = max(difflib.SequenceMatcher(None, name, candidate).ratio(),
+                    difflib.SequenceMatcher(None, name.lower(), candidate.lower()).ratio())
+        if score >= cutoff and (best is None or score > best[1]):
+            best = (candidate, score)
+    return best
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None when nothing is close enough to be useful."""
-    pool = list(dict.fromkeys(candidates))
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    return f"did you mean '{close[0]}'?" if close else None
+    found = closest(name, candidates)
+    return f"did you mean '{found[0]}'?" if found else None
 
 
 def source_line(span: Span, text: str | None = None) -> str | None:
@@ -101,8 +115,10 @@ def source_line(span: Span, text: str | None = None) -> str | None:
             text = Path(span.file).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
-    lines = text.splitlines()
-    return lines[span.line - 1] if span.line <= len(lines) else None
+    # Lines are counted as the parser counts them: only "\n" ends a line (str.splitlines would also
+    # split at form feeds and other separators, shifting every later line).
+    lines = text.split("\n")
+    return lines[span.line - 1].removesuffix("\r") if span.line <= len(lines) else None
 
 
 def render(diagnostic: Diagnostic, text: str | None = None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crossdock.dsl import ast
-from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
+from crossdock.dsl.diagnostics import DiagnosticBag, Span, closest, did_you_mean
 from crossdock.dsl.transformer import UNIT_SECONDS, duration_units
 
 
@@ -254,6 +254,10 @@ def with_defaults(options: ResolvedOptions, specs: Sequence[OptionSpec], anchor:
     return ResolvedOptions(values)
 
 
+# Words that start a definition: as an option line they mean the block above lacks its `end`.
+_DEFINITION_WORDS = {"connection", "policy", "route", "table"}
+
+
 def _unknown_option(
     line: ast.OptionLine,
     first: ast.OptToken | None,
@@ -266,18 +270,25 @@ def _unknown_option(
 ) -> None:
     word = first.text if isinstance(first, ast.Word) else (token_text(first) if first else "")
     span = first.span if first is not None else line.span
+    words = " ".join(t.text for t in line.tokens if isinstance(t, ast.Word))
+    names = [s.name for s in allowed]
     if isinstance(first, ast.Word):
-        keyword_hint = did_you_mean(word, step_keywords)
-        if keyword_hint:
-            bag.error("OPT001", f"unknown option '{word}' for {owner}", span,
-                      f"{keyword_hint[:-1]} (a step of the route)?")
-            return
         other_role = next((s for s in every if s not in allowed and match_option(line.tokens, [s])[0]), None)
         if other_role is not None and role is not None:
             bag.error("OPT001", f"'{other_role.name}' does not apply when used as a {role.value}", span)
             return
-    names = [s.name for s in allowed]
-    words = " ".join(t.text for t in line.tokens if isinstance(t, ast.Word))
+        if word in _DEFINITION_WORDS:
+            bag.error("OPT001", f"unknown option '{word}' for {owner}", span,
+                      f"'{word}' starts a new definition: is the `end` of the block above missing?")
+            return
+        # A misspelled step under a source or sink reads as an option line: offer the step keyword when
+        # it is closer than any option name (`mapp` -> map, but `fodler` -> folder, not for).
+        option = closest(words, names) or closest(word, names)
+        keyword = closest(word, step_keywords)
+        if keyword is not None and (option is None or keyword[1] > option[1]):
+            bag.error("OPT001", f"unknown option '{word}' for {owner}", span,
+                      f"did you mean '{keyword[0]}' (a step of the route)?")
+            return
     hint = did_you_mean(words, names) or did_you_mean(word, names)
     if hint is None and names:
         hint = "known options: " + ", ".join(sorted(names))

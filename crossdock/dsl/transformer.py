@@ -75,6 +75,14 @@ class AstBuilder(Transformer):
             i += 1
         return "".join(out)
 
+    def whole_number(self, token: Token, what: str) -> int:
+        """The NUMBER token as an int; a fraction is reported (DSL007) and read as its whole part."""
+        value = Decimal(token.value)
+        if value != value.to_integral_value():
+            self.diagnostics.error("DSL007", f"{what} takes a whole number, not {token.value}", self.tspan(token),
+                                   f"write {int(value) or 1}")
+        return int(value)
+
     def duration_from_token(self, token: Token) -> ast.DurationLit:
         text = token.value
         digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
@@ -147,9 +155,9 @@ class AstBuilder(Transformer):
 
     @v_args(meta=True)
     def retry(self, meta: Any, children: list[Any]) -> ast.Retry:
-        count = children[0]
+        count = self.whole_number(children[0], "`retry N times`")
         backoff = children[1] if len(children) > 1 else None
-        return ast.Retry(int(count.value), backoff, self.span(meta))
+        return ast.Retry(count, backoff, self.span(meta))
 
     @v_args(meta=True)
     def no_retry(self, meta: Any, children: list[Any]) -> ast.Retry:
@@ -178,7 +186,7 @@ class AstBuilder(Transformer):
 
     @v_args(meta=True)
     def concurrency(self, meta: Any, children: list[Token]) -> ast.Concurrency:
-        return ast.Concurrency(int(children[0].value), self.span(meta))
+        return ast.Concurrency(self.whole_number(children[0], "`process N at a time`"), self.span(meta))
 
     # ---- routes -------------------------------------------------------------------------------
 

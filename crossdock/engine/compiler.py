@@ -31,7 +31,7 @@ from crossdock.dsl.options import (
     token_text,
     with_defaults,
 )
-from crossdock.dsl.parser import keywords
+from crossdock.dsl.parser import step_keywords
 from crossdock.dsl.project import Project
 from crossdock.engine.errors import TransientKind
 from crossdock.engine.mapping.compiler import CompiledMap, compile_map
@@ -85,7 +85,7 @@ class ProjectCompiler:
     def __init__(self, project: Project, bag: DiagnosticBag) -> None:
         self.project = project
         self.bag = bag
-        self.step_keywords = sorted(keywords())
+        self.step_keywords = step_keywords()
         self.tables: dict[str, dict[Any, Any]] = {}
         self.connections: dict[str, ResolvedOptions] = {}
         self.path_compilers: dict[str, PathCompiler] = {}
