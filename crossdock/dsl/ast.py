@@ -50,7 +50,7 @@ class NumberLit:
 
 @dataclass(frozen=True, slots=True)
 class DurationLit:
-    """A duration such as `30s`, `5m` or `90 days`, in seconds."""
+    """A duration such as `30s`, `5m` or `90 days`, in seconds (NaN when the unit was not understood)."""
 
     seconds: float
     text: str

@@ -207,7 +207,8 @@ def resolve_options(
         spec, used = match_option(line.tokens, allowed)
         first = line.tokens[0] if line.tokens else None
         if spec is None:
-            _unknown_option(line, first, allowed, specs, role, owner, bag, step_keywords)
+            if _unknown_option(line, first, allowed, specs, role, owner, bag, step_keywords):
+                break  # the following lines belong to that definition, not to these options
             continue
         if scope is Scope.STEP and spec.scope is Scope.CONNECTION:
             bag.error(
@@ -267,7 +268,8 @@ def _unknown_option(
     owner: str,
     bag: DiagnosticBag,
     step_keywords: Iterable[str],
-) -> None:
+) -> bool:
+    """Report an option line that matches no spec; True when it starts a new definition instead."""
     word = first.text if isinstance(first, ast.Word) else (token_text(first) if first else "")
     span = first.span if first is not None else line.span
     words = " ".join(t.text for t in line.tokens if isinstance(t, ast.Word))
@@ -276,23 +278,25 @@ def _unknown_option(
         other_role = next((s for s in every if s not in allowed and match_option(line.tokens, [s])[0]), None)
         if other_role is not None and role is not None:
             bag.error("OPT001", f"'{other_role.name}' does not apply when used as a {role.value}", span)
-            return
+            return False
         if word in _DEFINITION_WORDS:
             bag.error("OPT001", f"unknown option '{word}' for {owner}", span,
                       f"'{word}' starts a new definition: is the `end` of the block above missing?")
-            return
+            return True
         # A misspelled step under a source or sink reads as an option line: offer the step keyword when
-        # it is closer than any option name (`mapp` -> map, but `fodler` -> folder, not for).
+        # it is closer than any option name (`mapp` -> map, but `fodler` -> folder, not for). Step
+        # keywords are short, so they need a closer match than option names to be offered at all.
         option = closest(words, names) or closest(word, names)
-        keyword = closest(word, step_keywords)
+        keyword = closest(word, step_keywords, cutoff=0.75)
         if keyword is not None and (option is None or keyword[1] > option[1]):
             bag.error("OPT001", f"unknown option '{word}' for {owner}", span,
                       f"did you mean '{keyword[0]}' (a step of the route)?")
-            return
+            return False
     hint = did_you_mean(words, names) or did_you_mean(word, names)
     if hint is None and names:
         hint = "known options: " + ", ".join(sorted(names))
     bag.error("OPT001", f"unknown option '{words or word}' for {owner}", span, hint)
+    return False
 
 
 class _Invalid:

@@ -133,7 +133,8 @@ def parse_file(path: str | Path) -> tuple[ast.Module | None, list[Diagnostic]]:
     except OSError as error:
         return None, [Diagnostic("IO001", f"cannot read the file: {error.strerror}", Span(str(path), 0, 0))]
     try:
-        text = data.decode("utf-8")
+        # Some Windows editors start UTF-8 files with a byte order mark; it is not part of the text.
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         return None, [Diagnostic("IO002", f"the file is not UTF-8 text (byte {error.start})",
                                  _byte_position(str(path), data, error.start))]
@@ -224,30 +225,44 @@ def _is_keyword(item: Any, word: str) -> bool:
 
 
 def _open_block(stack: list[Any]) -> tuple[str, int, int] | None:
-    """The innermost block the parser still has open: its keyword, line and column."""
+    """The innermost block the parser still has open: its keyword, line and column.
+
+    A block whose `end` was read but not yet reduced (the parser waits for the next token) still has
+    its opener on the stack; each `end` met on the way down cancels one opener.
+    """
+    closed = 0
     for index in range(len(stack) - 1, -1, -1):
         item = stack[index]
+        opened: tuple[str, int, int] | None = None
         if isinstance(item, Tree):
             # `when` clauses already read sit on the stack as one tree until the choice's `end`.
             first = item.children[0] if item.data.startswith("__") and item.children else item
             if isinstance(first, Tree) and first.data in _WHEN_CLAUSES and not item.meta.empty:
-                return "when", item.meta.line, item.meta.column
-            continue
-        if not isinstance(item, Token) or item.type == "NAME":
-            continue
-        before = stack[index - 1] if index > 0 else None
-        after = stack[index + 1: index + 3]
-        word = item.value
-        opens = (
-            word in _ALWAYS_OPENS
-            or (word == "map" and bool(after) and isinstance(after[0], Token) and after[0].type == "STRING")
-            or (word == "table" and not (len(after) == 2 and _is_keyword(after[1], "from")))
-            or (word == "when" and not _is_keyword(before, "only"))
-            or (word == "for" and _is_keyword(before, "="))
-        )
-        if opens:
-            return word, item.line, item.column
+                opened = "when", item.meta.line, item.meta.column
+        elif isinstance(item, Token) and item.type != "NAME":
+            if item.value == "end":
+                closed += 1
+            elif _opens_block(stack, index):
+                opened = item.value, item.line, item.column
+        if opened is not None:
+            if closed == 0:
+                return opened
+            closed -= 1
     return None
+
+
+def _opens_block(stack: list[Any], index: int) -> bool:
+    """Whether the keyword token at `stack[index]` opens a block that `end` closes."""
+    before = stack[index - 1] if index > 0 else None
+    after = stack[index + 1: index + 3]
+    word = stack[index].value
+    return (
+        word in _ALWAYS_OPENS
+        or (word == "map" and bool(after) and isinstance(after[0], Token) and after[0].type == "STRING")
+        or (word == "table" and not (len(after) == 2 and _is_keyword(after[1], "from")))
+        or (word == "when" and not _is_keyword(before, "only"))
+        or (word == "for" and _is_keyword(before, "="))
+    )
 
 
 def _unclosed(opened: tuple[str, int, int], path: str, hint: str) -> Diagnostic:

@@ -7,6 +7,7 @@ the parser reports every one of them.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +115,9 @@ class AstBuilder(Transformer):
                 self.tspan(unit),
                 "use ms, seconds, minutes, hours, days or weeks, or write it joined: 30s, 5m, 2h, 90d",
             )
-            return ast.DurationLit(0.0, f"{number.value} {unit.value}", span)
+            # NaN: every comparison with it is false, so later checks (zero window, reversed backoff)
+            # do not report a second problem for the same word.
+            return ast.DurationLit(math.nan, f"{number.value} {unit.value}", span)
         seconds = float(Decimal(number.value)) * UNIT_SECONDS[unit.value]
         return ast.DurationLit(seconds, f"{number.value} {unit.value}", span)
 

@@ -109,8 +109,7 @@ class ProjectCompiler:
             OptionSpec("key", OptionType.STRING, "The column holding the keys (default: the first)."),
             OptionSpec("value", OptionType.STRING, "The column holding the values (default: the second)."),
         )
-        line = head_option_line(table.csv_options, table.span)
-        chosen = resolve_options([line] if line else [], specs, scope=Scope.ANY, role=None,
+        chosen = resolve_options(_word_groups(table.csv_options, table.span), specs, scope=Scope.ANY, role=None,
                                  owner=f"table '{table.name.text}'", bag=self.bag)
         path = Path(table.span.file).parent / table.csv.value
         try:
@@ -336,7 +335,12 @@ class ProjectCompiler:
         if target.kind.text == "store" and not target.head and not target.options:
             return DeadLetterPlan(None, item.span)
         if target.kind.text == "store":
-            self.bag.error("OPT001", "'dead letter to store' takes no options", item.span)
+            if target.head:
+                self.bag.error("OPT001", "'dead letter to store' takes no options", target.head[0].span)
+            # Option lines under it are most often a misspelled step or the next definition after a
+            # missing `end`; resolving them against no options says which.
+            resolve_options(target.options, (), scope=Scope.STEP, role=Role.SINK, owner="dead letter to store",
+                            bag=self.bag, step_keywords=self.step_keywords, check_required=False)
             return DeadLetterPlan(None, item.span)
         endpoint = self.endpoint(target, Role.SINK)
         return DeadLetterPlan(endpoint, item.span)
@@ -501,6 +505,16 @@ _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.FanOut: ProjectCompiler._fanout,
     ast.Choice: ProjectCompiler._choice,
 }
+
+
+def _word_groups(tokens: Sequence[ast.OptToken], span: Span) -> list[ast.OptionLine]:
+    """`key "code" value "name"` on one line as two option lines, one per leading word."""
+    groups: list[list[ast.OptToken]] = []
+    for token in tokens:
+        if isinstance(token, ast.Word) or not groups:
+            groups.append([])
+        groups[-1].append(token)
+    return [line for group in groups if (line := head_option_line(tuple(group), span)) is not None]
 
 
 def _fits(source: str, body: str) -> bool:
