@@ -1,7 +1,9 @@
-"""Every diagnostic code lint can report, with what it means and what to do.
+"""Every diagnostic code of `crossdock lint` and `crossdock test`, with what it means and what to do.
 
-`docs/diagnostics.md` is generated from this table (`python -m crossdock.dsl.codes`), and a test
-checks that every code written in the source is documented here.
+`docs/diagnostics.md` is generated from this table (`python -m crossdock.dsl.codes`); tests check that
+every code written in the lint sources is documented here and that each one lint can report has a
+test with its line and column (tests/dsl/test_diagnostics.py). Two kinds of codes here are not
+reported by lint: DSL000 (an internal error, a bug) and TST* (reported by `crossdock test`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ CODES: dict[str, tuple[str, str]] = {
     "IO002": ("not UTF-8", "Route files are UTF-8 text; the byte offset of the first bad byte is given."),
     "IO003": ("no route files", "No `.route` file was found under the paths given."),
     # syntax
-    "DSL000": ("internal error", "The parser failed unexpectedly; please report it with the file."),
+    "DSL000": ("internal error", "The parser failed unexpectedly; please report it with the file. Not a "
+                                 "problem of the route file: lint never reports it for valid or invalid input "
+                                 "unless crossdock has a bug."),
     "DSL001": ("unexpected word", "The parser expected something else here; the message lists what, and a "
                                   "misspelled keyword gets a did-you-mean."),
     "DSL002": ("unexpected character", "A character that the language does not use at this place."),
@@ -84,9 +88,11 @@ CODES: dict[str, tuple[str, str]] = {
     "MAP010": ("bad JSONPath", "A `$...` path is not valid jsonpath-ng syntax."),
     "MAP011": ("unknown loop value", "Inside `for each`, `loop.index` and `loop.count` are known."),
     "MAP012": ("bad index", "`[n]` takes a whole number from 0."),
-    # tests
-    "TST001": ("fixture missing", "A map test names an input or expected file that does not exist."),
-    "TST002": ("bad test setting", "A map test takes `input \"file\"` and `expect \"file\"`."),
+    # map tests: reported by `crossdock test`, not by lint
+    "TST001": ("fixture missing", "A map test names an input or expected file that does not exist (reported by "
+                                  "`crossdock test`)."),
+    "TST002": ("bad test setting", "A map test takes `input \"file\"` and `expect \"file\"` (reported by "
+                                   "`crossdock test`)."),
 }
 
 
@@ -95,8 +101,12 @@ def render_codes() -> str:
     lines = [
         "# Diagnostic codes",
         "",
-        "`crossdock lint` prints `path:line:col: CODE severity: message`, the line with a caret and a hint.",
-        "Generated from `crossdock/dsl/codes.py` by `python -m crossdock.dsl.codes`.",
+        "`crossdock lint` prints `path:line:col: CODE severity: message`, the line with a caret and a hint;",
+        "`--format json` and `--format sarif` carry the same fields. It exits 0 when there is no error",
+        "(warnings allowed), 1 when there are errors, and 2 on a usage error or when the paths cannot be read.",
+        "The TST codes come from `crossdock test`. The language itself is described in [language.md](language.md).",
+        "",
+        "Generated from `crossdock/dsl/codes.py` by `python -m crossdock.dsl.codes`; do not edit by hand.",
         "",
         "| code | what | meaning |",
         "| --- | --- | --- |",

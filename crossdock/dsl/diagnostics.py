@@ -24,7 +24,8 @@ class Span:
     end_column: int = 0
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        # A whole file or folder (a missing path, say) has no line: show just its name.
+        return f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
 
 
 UNKNOWN_SPAN = Span("<unknown>", 0, 0)

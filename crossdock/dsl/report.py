@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from crossdock.dsl.codes import CODES
 from crossdock.dsl.diagnostics import Diagnostic, Severity, render
@@ -12,6 +13,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def summary(diagnostics: Sequence[Diagnostic]) -> str:
+    """`N error(s), M warning(s)`."""
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
     return f"{errors} error(s), {warnings} warning(s)"
@@ -52,16 +54,19 @@ def as_sarif(diagnostics: Sequence[Diagnostic], version: str) -> str:
               "fullDescription": {"text": CODES.get(code, ("", code))[1]}} for code in used]
     results = []
     for d in diagnostics:
-        region: dict[str, int] = {"startLine": max(d.span.line, 1), "startColumn": max(d.span.column, 1)}
-        if d.span.end_line >= d.span.line and d.span.end_column:
-            region.update(endLine=d.span.end_line, endColumn=d.span.end_column)
+        location: dict[str, object] = {"artifactLocation": {"uri": Path(d.span.file).as_posix()}}
+        if d.span.line > 0:  # a finding about a whole file or folder has no region
+            region = {"startLine": d.span.line, "startColumn": max(d.span.column, 1)}
+            if d.span.end_line > d.span.line or (d.span.end_line == d.span.line and d.span.end_column > d.span.column):
+                region.update(endLine=d.span.end_line, endColumn=d.span.end_column)
+            location["region"] = region
         text = d.message + (f" ({d.hint})" if d.hint else "")
         results.append({
             "ruleId": d.code,
             "ruleIndex": used.index(d.code),
             "level": "error" if d.severity is Severity.ERROR else "warning",
             "message": {"text": text},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": d.span.file}, "region": region}}],
+            "locations": [{"physicalLocation": location}],
         })
     log = {
         "$schema": SARIF_SCHEMA,

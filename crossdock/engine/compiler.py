@@ -19,7 +19,7 @@ from jinja2 import TemplateSyntaxError
 from crossdock.canonical import MODELS
 from crossdock.connectors.base import ConnectorSpec, UnknownConnector, connector_kinds, connector_spec
 from crossdock.dsl import ast
-from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
+from crossdock.dsl.diagnostics import DiagnosticBag, Span, closest, did_you_mean
 from crossdock.dsl.options import (
     OptionSpec,
     OptionType,
@@ -232,7 +232,8 @@ class ProjectCompiler:
         )
         options = with_defaults(step_options.merged_over(base), [s for s in specs if role in s.roles], node.span)
         for option in spec.options:
-            if option.required and role in option.roles and option.key not in options.values:
+            if option.required and role in option.roles and option.key not in options.values \
+                    and not _misspelled(lines, option):
                 self.bag.error("OPT006", f"{spec.kind} {role.value} needs '{option.name}'", node.kind.span,
                                f"add a line: {option.name} {option.example or '...'}"
                                + (f" (here or in connection '{connection_name}')" if connection_name else ""))
@@ -505,6 +506,15 @@ _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.FanOut: ProjectCompiler._fanout,
     ast.Choice: ProjectCompiler._choice,
 }
+
+
+def _misspelled(lines: Sequence[ast.OptionLine], option: OptionSpec) -> bool:
+    """Whether a line looks like `option` misspelled (OPT001 then already says "did you mean")."""
+    for line in lines:
+        words = [t.text for t in line.tokens if isinstance(t, ast.Word)]
+        if words and closest(" ".join(words[: len(option.words)]), [option.name]) is not None:
+            return True
+    return False
 
 
 def _word_groups(tokens: Sequence[ast.OptToken], span: Span) -> list[ast.OptionLine]:
