@@ -277,7 +277,9 @@ def _unknown_option(
     if isinstance(first, ast.Word):
         other_role = next((s for s in every if s not in allowed and match_option(line.tokens, [s])[0]), None)
         if other_role is not None and role is not None:
-            bag.error("OPT001", f"'{other_role.name}' does not apply when used as a {role.value}", span)
+            used_by = " or a ".join(r.value for r in (Role.SOURCE, Role.SINK) if r in other_role.roles)
+            bag.error("OPT001", f"'{other_role.name}' does not apply to {owner}", span,
+                      f"'{other_role.name}' is used only on a {used_by}")
             return False
         if word in _DEFINITION_WORDS:
             bag.error("OPT001", f"unknown option '{word}' for {owner}", span,

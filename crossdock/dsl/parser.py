@@ -183,6 +183,10 @@ def _syntax_diagnostic(error: UnexpectedInput, path: str, text: str) -> Diagnost
     message = f"unexpected '{token.value}': expected {_join(words)}"
     keyword_choices = [w.strip("'") for w in words if w.startswith("'") and w.strip("'").isidentifier()]
     hint = did_you_mean(token.value, keyword_choices) if token.type == "NAME" else None
+    before = stack[-1] if stack else None
+    if hint is None and token.value == "=" and isinstance(before, Token) and before.type != "NAME" \
+            and before.value.isidentifier():
+        hint = f"'{before.value}' is a keyword at the start of a line, so it cannot be assigned as a field"
     return Diagnostic("DSL001", message, span, hint=hint)
 
 

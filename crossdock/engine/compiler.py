@@ -27,6 +27,7 @@ from crossdock.dsl.options import (
     Role,
     Scope,
     head_option_line,
+    match_option,
     resolve_options,
     token_text,
     with_defaults,
@@ -410,7 +411,8 @@ class ProjectCompiler:
         inline = head_option_line(item.format.head, item.span)
         if inline is not None:
             lines.insert(0, inline)
-        options = resolve_options(lines, fmt.SPEC.options, scope=Scope.STEP, role=None,
+        # A format's source role is decoding (`read`), its sink role encoding (options on a `to` step).
+        options = resolve_options(lines, fmt.SPEC.options, scope=Scope.STEP, role=Role.SOURCE,
                                   owner=f"read {name.text}", bag=self.bag, step_keywords=self.step_keywords)
         plain = {key: options.get(key) for key in options.values}
         return ReadPlan(path, f"read {name.text}", item.span, name.text, plain), name.text
@@ -456,13 +458,32 @@ class ProjectCompiler:
         if settings.dead_letter is None:
             context.dead_letter_everywhere = False
         format_option = replace(FORMAT_OPTION, choices=tuple(format_names()))
-        endpoint = self.endpoint(item.endpoint, Role.SINK, extra=(format_option,))
+        # The sink also takes the encoding options of its format (`pretty yes` for json), so the format
+        # is looked up before the options are checked.
+        format_specs = self._sink_format_options(item.endpoint, format_option)
+        endpoint = self.endpoint(item.endpoint, Role.SINK, extra=(format_option, *format_specs))
         if endpoint is None:
             return None, body
-        fmt = endpoint.options.get("format") or "json"
-        plan = SinkPlan(path, f"to {endpoint.label}", item.span, endpoint, fmt, {}, settings.retry,
+        fmt = endpoint.options.get("format") or FORMAT_OPTION.default
+        encode = {spec.key: endpoint.options.get(spec.key) for spec in format_specs
+                  if spec.key in endpoint.options.values}
+        plan = SinkPlan(path, f"to {endpoint.label}", item.span, endpoint, fmt, encode, settings.retry,
                         settings.dead_letter or DeadLetterPlan(None))
         return plan, body
+
+    def _sink_format_options(self, node: ast.Endpoint, format_option: OptionSpec) -> tuple[OptionSpec, ...]:
+        """The encoding options of the format a sink names with `format NAME` (json when it names none)."""
+        name = FORMAT_OPTION.default
+        inline = head_option_line(node.head[1:] if node.head[:1] and isinstance(node.head[0], ast.StringLit)
+                                  else node.head, node.span)
+        for line in [*([inline] if inline else []), *node.options]:
+            spec, used = match_option(line.tokens, [format_option])
+            rest = line.tokens[used:]
+            if spec is not None and len(rest) == 1 and isinstance(rest[0], ast.Word | ast.StringLit):
+                name = rest[0].text if isinstance(rest[0], ast.Word) else rest[0].value
+        if name not in format_names():
+            return ()  # OPT002 says so when the options are checked
+        return tuple(o for o in load_format(name).SPEC.options if Role.SINK in o.roles)
 
     def _fanout(self, item: ast.FanOut, settings: Settings, context: _RouteContext, path: str, body: str):
         branches = []

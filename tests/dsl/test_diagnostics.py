@@ -84,6 +84,23 @@ CASES = [
           retry 5 time
         end
         ''', 2, 11, "did you mean 'times'?"),
+    Case("DSL001", '''\
+        map "m"
+          from json
+          to json
+          test = 1
+        end
+        ''', 4, 8, "'test' is a keyword"),
+    Case("DSL001", '''\
+        route "r"
+          from file
+            folder "in"
+          keep only when a =
+          to file
+            folder "out"
+          dead letter to store
+        end
+        ''', 4, 21),
     Case("DSL002", '''\
         route "r"
           from file ; folder "x"
