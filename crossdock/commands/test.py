@@ -1,4 +1,11 @@
-"""`crossdock test PATH... [--update]`: run map fixtures, print diffs, end with `N passed, N failed`."""
+"""`crossdock test PATH... [--update]`: run map fixtures, print diffs, end with `N passed, N failed`.
+
+The routes must lint clean first. Each case prints `PASS`, `FAIL` (with the reason or the diff,
+indented) or, with `--update`, `UPDATED` when its golden file was (re)written; a `test` block that
+cannot run (TST001, TST002) prints its problem and counts as failed. Exit code: 0 when nothing
+failed, 1 otherwise, 2 when no route file was found. Cases and golden files are described in
+:mod:`crossdock.engine.maptest`.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"PASS {label}")
             continue
         if args.update and outcome.actual is not None:
-            case.expected.write_bytes(outcome.actual + b"\n")
+            case.expected.parent.mkdir(parents=True, exist_ok=True)
+            case.expected.write_bytes(outcome.actual)  # pretty JSON, ending with a newline
             passed += 1
             print(f"UPDATED {label}: wrote {case.expected}")
             continue

@@ -8,16 +8,26 @@ A case comes from one of two places:
   lower case with every run of other characters turned into `-` ("Web order to Order" ->
   `web-order-to-order`).
 
-The input is decoded with the map's source format, the map runs with a fixed clock (so `now()` and
-`today()` are reproducible), the output is validated against the target model and encoded as
-canonical JSON, then compared with the golden file as JSON values (exact Decimal text included).
+The input is decoded with the map's source format, the map runs with a fixed clock and a fixed
+sequence of UUIDs (so `now()`, `today()` and `uuid()` are reproducible), the output is validated
+against the target model and encoded as canonical JSON, then compared with the golden file as JSON
+values: "12.5" and "12.50" differ, and so do 1 and true.
+
+A case fails, with a reason, when its input cannot be read or decoded (the format's error code,
+such as D103), the map fails (M001 with the map line) or its output is invalid (V001 naming the
+field), the golden file is missing (TST001) or not JSON, or the output differs from it (a unified
+diff, expected then actual). A `test` block whose input file does not exist is not run: it is
+reported as TST001 and counts as failed. `crossdock test --update` writes the actual output into
+the golden file of every case that ran but did not match, including a missing golden file.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +42,12 @@ from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.formats.base import format_names, load_format
 
 FIXED_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z: what now() returns in map tests
+
+
+def fixed_functions() -> FunctionContext:
+    """The clock and UUID source of map tests: 2026-01-01T00:00:00Z, then UUIDs numbered from 1."""
+    numbers = itertools.count(1)
+    return FunctionContext(clock=ManualClock(FIXED_TIME), uuid4=lambda: uuid.UUID(int=next(numbers), version=4))
 
 
 def slug(name: str) -> str:
@@ -85,10 +101,9 @@ def _from_block(map_name: str, test: ast.MapTest, base: Path) -> tuple[Case | No
     if "input" not in settings or "expect" not in settings:
         return None, f"{where}: TST002 test '{test.name}' needs both `input \"file\"` and `expect \"file\"`"
     case = Case(map_name, test.name, base / settings["input"].value, base / settings["expect"].value)
-    missing = [p for p in (case.input, case.expected) if not p.is_file()]
-    if missing:
-        return case, f"{where}: TST001 test '{test.name}': no file {missing[0]}"
-    return case, None
+    if not case.input.is_file():
+        return None, f"{where}: TST001 test '{test.name}': no input file {case.input}"
+    return case, None  # a missing golden file fails the case, and --update writes it
 
 
 def _from_folder(map_name: str, folder: Path) -> Iterator[Case]:
@@ -103,17 +118,22 @@ def run_case(compiled: CompiledMap, case: Case) -> CaseResult:
     """Run one case; never raises for a map or data problem (that is a failed case)."""
     try:
         data = case.input.read_bytes()
-        expected_text = case.expected.read_text(encoding="utf-8")
     except OSError as error:
-        return CaseResult(case, False, f"cannot read {error.filename}: {error.strerror}")
+        return CaseResult(case, False, f"cannot read {case.input}: {error.strerror}")
     source_format = compiled.source_kind if compiled.source_kind in format_names() else "json"
-    functions = FunctionContext(clock=ManualClock(FIXED_TIME))
     try:
         document = load_format(source_format).decode(data, {})
-        output = compiled.run_validated(document, functions)
+        output = compiled.run_validated(document, fixed_functions())
         actual_bytes = load_format("json").encode(output, {"pretty": True})
     except CrossdockError as error:
         return CaseResult(case, False, f"{type(error).__name__} {error.code}: {error}")
+    try:
+        expected_text = case.expected.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CaseResult(case, False, f"TST001 no expected file {case.expected}; `crossdock test --update` "
+                          "writes it from the actual output", actual_bytes)
+    except (OSError, UnicodeDecodeError) as error:
+        return CaseResult(case, False, f"cannot read {case.expected}: {error}", actual_bytes)
     try:
         expected = json.loads(expected_text, parse_float=Decimal)
     except json.JSONDecodeError as error:
@@ -142,5 +162,12 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+# json.dumps cannot write a Decimal as a bare number: it is written as this marker, then unquoted, so
+# that the diff shows 12.50 (a number in the golden file) apart from "12.50" (text, as crossdock writes).
+_NUMBER_MARK = "\u0000number:"
+_MARKED = re.compile(r'"\\u0000number:([^"]*)"')
+
+
 def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
+    text = json.dumps(value, indent=2, sort_keys=True, default=lambda number: f"{_NUMBER_MARK}{number}")
+    return _MARKED.sub(r"\1", text)

@@ -1,34 +1,66 @@
 """Compiles a `map` block into a :class:`CompiledMap`: a list of closures that fill the output.
 
 Compilation happens once, when routes are loaded; running a map is calling closures (see
-:mod:`crossdock.engine.mapping.expressions`). Any failure while running is a
-:class:`~crossdock.engine.errors.MapError` carrying the map line that failed.
+:mod:`crossdock.engine.mapping.expressions` for expressions and paths). What each statement does:
+
+- ``a = EXPR`` sets field ``a`` of the output; ``a.b.c = EXPR`` sets it in nested objects, creating
+  them as needed. A missing value (null, empty text, an empty list) is left out of the output, so a
+  field the document lacks is absent, never null or "".
+- ``a = for each PATH [where CONDITION] ... end`` builds a list with one object per element of
+  ``PATH`` (a single value counts as a list of one; a missing one gives an empty list). ``where``
+  skips the elements for which the condition does not hold. Inside the block, paths start at the
+  element, ``out.`` reads the object being built and ``loop.index`` counts the objects built, from 1.
+- ``a = object [from PATH] ... end`` builds a nested object. With ``from``, paths inside start at
+  ``PATH`` (the first element when it is a list) and nothing is set when it is missing; without it
+  they stay where they were. An object left empty is not set.
+- ``when CONDITION ... when ... otherwise ... end`` runs the assignments of the first clause whose
+  condition holds, or those of ``otherwise``.
+- Statements run top to bottom, so ``out.x`` reads only what earlier lines built.
+
+Any failure while running is a :class:`~crossdock.engine.errors.MapError` carrying the map line that
+failed (code M001 for an expression error, M002 for anything unexpected); inside a ``for each`` the
+message also says which element. :meth:`CompiledMap.run_validated` then validates the output
+against the target model (``to Order``), raising :class:`~crossdock.engine.errors.ValidationFailed`
+that names each bad field.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import types
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from crossdock.canonical import MODELS, to_plain
+from crossdock.canonical import MODELS
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag, Span
 from crossdock.engine.errors import FieldProblem, MapError, ValidationFailed
 from crossdock.engine.mapping.expressions import (
     CompileEnv,
     EvaluationError,
+    Getter,
     PathCompiler,
     Scope,
     compile_expr,
+    current_field,
+    is_missing,
+    step,
     truthy,
 )
 from crossdock.engine.mapping.functions import FunctionContext
 
 Statement = Callable[[Scope], None]
+
+# See expressions._EMPTY_TYPES: `not value and type(value) in _EMPTY_TYPES` is the inlined is_missing.
+_EMPTY_TYPES = (str, list)
 
 
 @dataclass
@@ -39,6 +71,8 @@ class CompiledMap:
     definition: ast.MapDef
     body: tuple[Statement, ...]
     target_model: type[BaseModel] | None
+    default_functions: FunctionContext = field(default_factory=FunctionContext)
+    """The clock and uuid source used when `run` is not given any (the system's)."""
 
     @property
     def source_kind(self) -> str:
@@ -53,7 +87,7 @@ class CompiledMap:
     ) -> dict[str, Any]:
         """Build the output from `document`; raises MapError with the failing map line."""
         out: dict[str, Any] = {}
-        scope = Scope(document, document, out, functions or FunctionContext(), message=message)
+        scope = Scope(document, document, out, functions or self.default_functions, None, None, message)
         for statement in self.body:
             statement(scope)
         return out
@@ -69,7 +103,11 @@ class CompiledMap:
 
 
 def validate_model(model: type[BaseModel], data: Any, what: str) -> dict[str, Any]:
-    """Validate `data` as `model` and return it as plain data; ValidationFailed names each bad field."""
+    """Validate `data` as `model` and return it as plain data; ValidationFailed names each bad field.
+
+    The plain data is what :func:`crossdock.canonical.to_plain` gives, made by a converter built once
+    per model (see :func:`plain_converter`).
+    """
     try:
         instance = model.model_validate(data)
     except PydanticValidationError as error:
@@ -78,7 +116,109 @@ def validate_model(model: type[BaseModel], data: Any, what: str) -> dict[str, An
         ]
         summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:5])
         raise ValidationFailed(f"{what} produced an invalid {model.__name__}: {summary}", problems) from None
-    return to_plain(instance)
+    return plain_converter(model)(instance)
+
+
+# ---- plain data from a validated model ----------------------------------------------------------
+
+Fix = Callable[[Any], Any]
+
+
+@functools.cache
+def plain_converter(model: type[BaseModel]) -> Callable[[BaseModel], dict[str, Any]]:
+    """A function giving the same plain data as :func:`crossdock.canonical.to_plain`, faster.
+
+    `to_plain` walks every value of the dump in Python to find dates and enums; for a 10-line Order
+    that costs more than validating it. The model's field types say where dates and enums can be,
+    so this converter dumps in pydantic's Rust code and then touches only those fields.
+    """
+    fix = _model_fix(model, frozenset())
+
+    def convert(instance: BaseModel) -> dict[str, Any]:
+        data = instance.model_dump(mode="python", exclude_none=True)
+        return data if fix is None else fix(data)
+
+    return convert
+
+
+def _plain_value(value: Any) -> Any:
+    """The general walk, for fields whose type does not say where dates and enums are (Any, dict)."""
+    if isinstance(value, dict):
+        return {key: _plain_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_value(item) for item in value]
+    if isinstance(value, dt.date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _enum_value(value: Any) -> Any:
+    # `_value_` is the attribute behind the `value` property, without the descriptor's cost
+    return value._value_ if isinstance(value, Enum) else value
+
+
+# Types whose dumped values are plain already.
+_PLAIN_TYPES = (str, int, float, bool, Decimal)
+
+
+def _model_fix(model: type[BaseModel], seen: frozenset[type]) -> Fix | None:
+    """What to change in a dumped `model` (None: nothing); `seen` stops at a model that contains itself."""
+    if model in seen or model.model_config.get("extra") == "allow":
+        return _plain_value
+    seen = seen | {model}
+    fixes = tuple(
+        (name, fix) for name, info in model.model_fields.items()
+        if (fix := _type_fix(info.annotation, seen)) is not None
+    )
+    if not fixes:
+        return None
+
+    def fix_model(data: Any) -> Any:
+        if type(data) is dict:
+            for name, fix in fixes:
+                value = data.get(name)
+                if value is not None:
+                    data[name] = fix(value)
+        return data
+
+    return fix_model
+
+
+def _type_fix(annotation: Any, seen: frozenset[type]) -> Fix | None:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_fix(typing.get_args(annotation)[0], seen)
+    if origin is typing.Union or origin is types.UnionType:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        fixes = [_type_fix(member, seen) for member in members]
+        if all(fix is None for fix in fixes):
+            return None
+        return fixes[0] if len(members) == 1 else _plain_value
+    if origin is list:
+        (item_type,) = typing.get_args(annotation) or (Any,)
+        item = _type_fix(item_type, seen)
+        if item is None:
+            return None
+        return lambda value: [item(element) for element in value] if type(value) is list else value
+    if isinstance(annotation, type) and origin is None:
+        if issubclass(annotation, BaseModel):
+            return _model_fix(annotation, seen)
+        if issubclass(annotation, Enum):
+            return _enum_value
+        if issubclass(annotation, dt.date):
+            return _iso
+        if issubclass(annotation, _PLAIN_TYPES):
+            return None
+    return _plain_value
+
+
+# ---- compiling ------------------------------------------------------------------------------------
 
 
 def compile_map(
@@ -88,7 +228,8 @@ def compile_map(
     paths: PathCompiler | None = None,
 ) -> CompiledMap:
     """Compile `definition`; problems go to `bag` (the result is still returned, for lint to go on)."""
-    env = CompileEnv(bag=bag, tables=tables, paths=paths)
+    # The runtime passes the message to a map (message.correlation_id, message.headers).
+    env = CompileEnv(bag=bag, tables=tables, paths=paths, allow_message=True)
     body = _compile_items(definition.items, env)
     target = MODELS.get(definition.target.kind.text)
     return CompiledMap(definition.name, definition, body, target)
@@ -96,9 +237,18 @@ def compile_map(
 
 def _compile_items(items: tuple[ast.MapItem, ...], env: CompileEnv) -> tuple[Statement, ...]:
     statements: list[Statement] = []
+    # Consecutive `field = expr` lines run as one statement: one call and one loop for all of them.
+    simple: list[_Field] = []
     for item in items:
+        if isinstance(item, ast.Assign) and len(item.target.parts) == 1:
+            simple.append((item.target.parts[0], current_field(item.expr, env), compile_expr(item.expr, env),
+                           item.span))
+            continue
+        if simple:
+            statements.append(_assign_fields(tuple(simple)))
+            simple = []
         if isinstance(item, ast.Assign):
-            statements.append(_assign(item, env))
+            statements.append(_assign_nested(item, env))
         elif isinstance(item, ast.AssignEach):
             statements.append(_assign_each(item, env))
         elif isinstance(item, ast.AssignObject):
@@ -106,30 +256,9 @@ def _compile_items(items: tuple[ast.MapItem, ...], env: CompileEnv) -> tuple[Sta
         elif isinstance(item, ast.MapWhen):
             statements.append(_when(item, env))
         # tables and tests are declarations, not statements
+    if simple:
+        statements.append(_assign_fields(tuple(simple)))
     return tuple(statements)
-
-
-def _setter(target: ast.Target) -> Callable[[dict[str, Any], Any], None]:
-    parts = target.parts
-    if len(parts) == 1:
-        (key,) = parts
-
-        def set_one(out: dict[str, Any], value: Any) -> None:
-            out[key] = value
-
-        return set_one
-    *parents, last = parts
-
-    def set_nested(out: dict[str, Any], value: Any) -> None:
-        node = out
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[last] = value
-
-    return set_nested
 
 
 def _fail(error: Exception, span: Span) -> MapError:
@@ -138,7 +267,58 @@ def _fail(error: Exception, span: Span) -> MapError:
     return MapError(f"{type(error).__name__}: {error}", span, code="M002")
 
 
-def _assign(item: ast.Assign, env: CompileEnv) -> Statement:
+# One `field = expr` line: the output key, the field of the current value it copies when it only
+# does that (read directly, without calling the getter), the getter and the line.
+_Field = tuple[str, str | None, Getter, Span]
+
+
+def _assign_fields(fields: tuple[_Field, ...]) -> Statement:
+    def assign(scope: Scope) -> None:
+        out = scope.out
+        current = scope.current
+        from_dict = type(current) is dict
+        for key, source, expr, span in fields:
+            if source is not None:
+                value = current.get(source) if from_dict else step(current, source)
+            else:
+                try:
+                    value = expr(scope)
+                except Exception as error:
+                    raise _fail(error, span) from error
+            if value is None or (not value and type(value) in _EMPTY_TYPES):
+                continue
+            out[key] = value
+
+    return assign
+
+
+def _setter(target: ast.Target) -> Callable[[dict[str, Any], Any], None]:
+    """Sets `target` (one or more dotted parts) in an output object, creating nested objects."""
+    *parents, last = target.parts
+    if not parents:
+
+        def set_one(out: dict[str, Any], value: Any) -> None:
+            out[last] = value
+
+        return set_one
+
+    def set_nested(out: dict[str, Any], value: Any) -> None:
+        node = out
+        for depth, part in enumerate(parents):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif type(child) is not dict:
+                taken = ".".join(target.parts[: depth + 1])
+                raise MapError(f"cannot set '{target.dotted}': '{taken}' already holds a value that is not an object",
+                               target.span, code="M003")
+            node = child
+        node[last] = value
+
+    return set_nested
+
+
+def _assign_nested(item: ast.Assign, env: CompileEnv) -> Statement:
     expr = compile_expr(item.expr, env)
     put = _setter(item.target)
     span = item.span
@@ -146,11 +326,9 @@ def _assign(item: ast.Assign, env: CompileEnv) -> Statement:
     def assign(scope: Scope) -> None:
         try:
             value = expr(scope)
-        except MapError:
-            raise
         except Exception as error:
             raise _fail(error, span) from error
-        if value is not None:
+        if not is_missing(value):
             put(scope.out, value)
 
     return assign
@@ -162,26 +340,44 @@ def _assign_each(item: ast.AssignEach, env: CompileEnv) -> Statement:
     body = _compile_items(item.items, env)
     put = _setter(item.target)
     span = item.span
+    suffix = f"for each at line {span.line}"
 
-    def each(scope: Scope) -> None:
+    def elements_of(scope: Scope) -> list[Any]:
         try:
             value = over(scope)
         except Exception as error:
             raise _fail(error, span) from error
-        elements = [] if value is None else value if isinstance(value, list) else [value]
-        results: list[dict[str, Any]] = []
-        count = len(elements)
+        elements = value if type(value) is list else [] if is_missing(value) else [value]
+        if where is None:
+            return elements
+        check = scope.enter(None, scope.out, None, len(elements))
+        kept = []
         for index, element in enumerate(elements, start=1):
-            child = scope.enter(element, {}, index, count)
-            if where is not None:
-                try:
-                    if not truthy(where(child)):
-                        continue
-                except Exception as error:
-                    raise _fail(error, span) from error
-            for statement in body:
-                statement(child)
-            results.append(child.out)
+            check.current, check.loop_index = element, index
+            try:
+                if truthy(where(check)):
+                    kept.append(element)
+            except Exception as error:
+                raise _fail(error, span) from error
+        return kept
+
+    def each(scope: Scope) -> None:
+        elements = elements_of(scope)
+        count = len(elements)
+        results: list[dict[str, Any]] = []
+        # One scope for all elements: nothing keeps a scope after its statements return.
+        child = scope.enter(None, {}, 0, count)
+        index = 0
+        try:
+            for index, element in enumerate(elements, start=1):
+                out: dict[str, Any] = {}
+                child.current, child.out, child.loop_index = element, out, index
+                for statement in body:
+                    statement(child)
+                results.append(out)
+        except MapError as error:
+            raise MapError(f"{error.message} ({suffix}, element {index} of {count})", error.span,
+                           code=error.code) from error
         put(scope.out, results)
 
     return each
@@ -200,21 +396,24 @@ def _assign_object(item: ast.AssignObject, env: CompileEnv) -> Statement:
                 current = context(scope)
             except Exception as error:
                 raise _fail(error, span) from error
-            if isinstance(current, list):
+            if type(current) is list:
                 current = current[0] if current else None
-            if current is None:
+            if is_missing(current):
                 return
-        child = scope.enter(current, {}, scope.loop_index, scope.loop_count)
+        out: dict[str, Any] = {}
+        child = scope.enter(current, out, scope.loop_index, scope.loop_count)
         for statement in body:
             statement(child)
-        if child.out:
-            put(scope.out, child.out)
+        if out:
+            put(scope.out, out)
 
     return build
 
 
 def _when(item: ast.MapWhen, env: CompileEnv) -> Statement:
-    clauses = [(compile_expr(cond, env), _compile_items(items, env), cond.span) for cond, items in item.clauses]
+    clauses = tuple(
+        (compile_expr(cond, env), _compile_items(items, env), cond.span) for cond, items in item.clauses
+    )
     otherwise = _compile_items(item.otherwise, env) if item.otherwise is not None else ()
 
     def when(scope: Scope) -> None:
