@@ -113,7 +113,7 @@ def source_line(span: Span, text: str | None = None) -> str | None:
         return None
     if text is None:
         try:
-            text = Path(span.file).read_text(encoding="utf-8", errors="replace")
+            text = Path(span.file).read_text(encoding="utf-8", errors="replace").removeprefix("\ufeff")
         except OSError:
             return None
     # Lines are counted as the parser counts them: only "\n" ends a line (str.splitlines would also

@@ -4,6 +4,12 @@ Two Lark traps are handled here (see DESIGN.md): the contextual lexer would spli
 such as `mapp` into the keyword `map` and a stray `p`, so the post-lexer asks for NAME to be accepted in
 every state, which makes `mapp` one word that the error handler can match against the keywords that were
 expected; and blank or comment-only lines would produce runs of newline tokens, which the post-lexer folds.
+
+Syntax errors become one diagnostic each: DSL001 lists what the parser could take instead (asking the
+parser which tokens it accepts, not the merged LALR state's list) with a did-you-mean for a misspelled
+keyword; DSL002/DSL003 a character that cannot start any token; DSL006 a block without `end`, reported
+at the keyword that opened it (read off the parser's stack when the file ends, or when a new definition
+starts inside the block).
 """
 
 from __future__ import annotations
@@ -89,7 +95,7 @@ def _terminal_display() -> dict[str, str]:
 
 
 def keywords() -> set[str]:
-    """Every keyword of the language (used for did-you-mean on misspelled steps and options)."""
+    """Every keyword of the language: the words the grammar spells out, such as `route` or `retry`."""
     return {
         t.pattern.value
         for t in _lark().terminals
@@ -187,6 +193,9 @@ def _syntax_diagnostic(error: UnexpectedInput, path: str, text: str) -> Diagnost
     if hint is None and token.value == "=" and isinstance(before, Token) and before.type != "NAME" \
             and before.value.isidentifier():
         hint = f"'{before.value}' is a keyword at the start of a line, so it cannot be assigned as a field"
+    if token.value == "end" and not _open_block(stack):
+        hint = ("this 'end' closes no block: is a block above closed twice, or did a misspelled line "
+                "above fail to open one?")
     return Diagnostic("DSL001", message, span, hint=hint)
 
 

@@ -101,6 +101,12 @@ CASES = [
           dead letter to store
         end
         ''', 4, 21),
+    Case("DSL001", '''\
+        connection "c" is file
+          folder "x"
+        end
+        end
+        ''', 4, 1, "closes no block"),
     Case("DSL002", '''\
         route "r"
           from file ; folder "x"
