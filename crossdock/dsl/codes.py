@@ -66,14 +66,17 @@ CODES: dict[str, tuple[str, str]] = {
                                         "through a policy."),
     "POL003": ("unknown error kind", "`retry on` takes timeout, connection, throttled, unavailable, other or "
                                      "transient."),
-    "POL004": ("setting given twice", "A route, branch or policy sets the same thing twice."),
+    "POL004": ("setting given twice", "A route, branch or policy sets the same thing twice, or uses two "
+                                      "policies."),
     "POL005": ("backoff bounds reversed", "The longest wait is shorter than the first."),
     "POL006": ("zero backoff", "The first wait must be longer than zero."),
     "POL008": ("bad concurrency", "`process N at a time` takes 1 to 256."),
     # routes
     "RTE001": ("route never delivers", "A route needs at least one `to` step."),
     "RTE002": ("choice without otherwise", "Messages that match no `when` are dead-lettered (warning)."),
-    "RTE003": ("map does not fit", "The map reads another kind of message than the route has at that step."),
+    "RTE003": ("map does not fit", "The map reads another kind of message than the route has at that step "
+                                   "(a map from Order after `validate as Invoice`; JSON and a canonical model "
+                                   "fit each other)."),
     "RTE005": ("no duplicate window", "`skip duplicates ... for` needs a duration longer than zero."),
     "RTE006": ("not decoded yet", "A step reads the message before any `read` step decoded it."),
     # maps

@@ -265,6 +265,11 @@ class ProjectCompiler:
         policy_settings: Sequence[Any] = ()
         for item in items:
             if isinstance(item, ast.UsePolicy):
+                if ast.UsePolicy in seen:
+                    self.bag.error("POL004", f"this {where} uses a policy twice", item.span,
+                                   f"the first is at line {seen[ast.UsePolicy].line}; a {where} uses one policy")
+                    continue
+                seen[ast.UsePolicy] = item.span
                 policy = self.project.policies.get(item.name)
                 if policy is None:
                     self.bag.error("NAME003", f"unknown policy '{item.name}'", item.name_span,
@@ -549,11 +554,15 @@ def _word_groups(tokens: Sequence[ast.OptToken], span: Span) -> list[ast.OptionL
 
 
 def _fits(source: str, body: str) -> bool:
-    """Whether a map reading `source` can take a body of kind `body`."""
+    """Whether a map reading `source` can take a body of kind `body`.
+
+    A canonical model's data is JSON, so `json` and a model fit each other either way; two different
+    models do not (a map from Order cannot read an Invoice).
+    """
     if source == body:
         return True
     structured = {"json", *MODELS}
-    return source in structured and body in structured
+    return "json" in (source, body) and source in structured and body in structured
 
 
 def _setting_name(item: Any) -> str:
