@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from crossdock.engine.errors import DecodeError, Position
+from crossdock.engine.errors import DecodeError, PermanentError, Position
 
 if TYPE_CHECKING:
     from crossdock.formats.x12.issues import Issue
@@ -35,3 +35,9 @@ class X12ValidationError(X12Error):
         first = self.issues[0]
         more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
         super().__init__(first.code, first.message + more, first.position)
+
+
+class X12EncodeError(PermanentError):
+    """A model cannot be written as X12: a value holds a delimiter, or a header is malformed."""
+
+    code = "X12-G001"

@@ -25,6 +25,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from itertools import chain
 from typing import IO, NamedTuple
 
 from crossdock.engine.errors import Position
@@ -52,11 +53,46 @@ class Finding(NamedTuple):
     segment: Segment
 
 
+class _Layout:
+    """What a block loop needs to know about one interchange's delimiters, computed once."""
+
+    __slots__ = ("component", "delimiters", "element", "expected_counts", "lines_per_separator", "repetition",
+                 "separator", "suffix_bytes", "terminator", "terminator_bytes")
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self.delimiters = delimiters
+        self.element = delimiters.element
+        self.component = delimiters.component
+        self.repetition = delimiters.repetition
+        self.terminator = delimiters.segment
+        self.terminator_bytes = delimiters.segment.encode("ascii")
+        self.separator = delimiters.segment + delimiters.suffix
+        self.suffix_bytes = delimiters.suffix.encode("ascii")
+        self.lines_per_separator = self.separator.count("\n")
+        self.expected_counts = tuple((char, self.separator.count(char))
+                                     for char in sorted({"\r", "\n", self.terminator}))
+
+    def regular_parts(self, text: str, max_length: int) -> list[str] | None:
+        """`text` split into segments when nothing in it needs care: every terminator followed by the
+        usual suffix, no other line break, no empty or over-long segment, no ISA (whose delimiters may
+        differ). None when the block needs the general loop."""
+        if "ISA" in text:
+            return None
+        parts = text.split(self.separator)
+        separators = len(parts) - 1
+        for char, per_separator in self.expected_counts:
+            if text.count(char) != separators * per_separator:
+                return None
+        if "" in parts or (len(text) > max_length and max(map(len, parts)) > max_length):
+            return None
+        return parts
+
+
 def _open(source: Source) -> IO[bytes] | nullcontext[IO[bytes]]:
     if isinstance(source, bytes | bytearray | memoryview):
         return io.BytesIO(source)
     if isinstance(source, os.PathLike):
-        return open(source, "rb")  # noqa: SIM115  # closed by the caller's `with`
+        return open(source, "rb")  # closed by the caller's `with`
     return nullcontext(source)
 
 
@@ -93,12 +129,17 @@ class Tokenizer:
         self._pos = 0
         self._base = 0
         self._eof = False
+        self._header_at = -1
         self._read: Callable[[int], bytes] = lambda _size: b""
 
     def __iter__(self) -> Iterator[Segment]:
+        return chain.from_iterable(self.blocks())
+
+    def blocks(self) -> Iterator[list[Segment]]:
+        """The segments in lists, one per chunk read: the fast way to consume many segments."""
         with _open(self.source) as stream:
             self._read = stream.read
-            yield from self._segments()
+            yield from self._blocks()
 
     # Buffer management: `_buf[_pos:]` is unread; `_base` is the file offset of `_buf[0]`.
 
@@ -151,25 +192,16 @@ class Tokenizer:
                 return result[0], self._base + self._pos
             self._more()
 
-    def _segments(self) -> Iterator[Segment]:
+    def _blocks(self) -> Iterator[list[Segment]]:
         line = self._start(1)
         delimiters: Delimiters | None = None
-        header_at = -1
-        max_length = self.max_segment_length
-        encoding = self.encoding
-        findings = self.findings
         while True:
             if delimiters is None:
-                delimiters, header_at = self._header(line)
+                delimiters, self._header_at = self._header(line)
                 self.delimiters = delimiters
-                terminator = delimiters.segment
-                terminator_bytes = terminator.encode("ascii")
-                separator = delimiters.element
-                component = delimiters.component
-                repetition = delimiters.repetition
-                newline_terminated = terminator == "\n"
+                layout = _Layout(delimiters)
             buf, pos = self._buf, self._pos
-            cut = buf.rfind(terminator_bytes, pos)
+            cut = buf.rfind(layout.terminator_bytes, pos)
             if cut < 0:
                 line = self._skip_whitespace(line)
                 if self._buf.startswith(b"ISA", self._pos):
@@ -177,80 +209,126 @@ class Tokenizer:
                     delimiters = None
                     continue
                 if self._eof:
-                    yield from self._tail(line, delimiters)
+                    yield self._tail(line, delimiters)
                     return
-                if len(self._buf) - self._pos > max_length:
-                    raise X12Error("X12-T006", f"no segment terminator within {max_length} bytes",
+                if len(self._buf) - self._pos > self.max_segment_length:
+                    raise X12Error("X12-T006", f"no segment terminator within {self.max_segment_length} bytes",
                                    self._position(line))
                 self._more()
                 continue
-            text = buf[pos:cut].decode(encoding, ERRORS)
-            single_byte = len(text) == cut - pos
-            line_breaks = "\n" in text or "\r" in text
+            # The block ends after the suffix that follows its last terminator, when it is there.
+            end = cut + 1
+            if layout.suffix_bytes and buf.startswith(layout.suffix_bytes, end):
+                end += len(layout.suffix_bytes)
+            text = buf[pos:cut].decode(self.encoding, ERRORS)
             offset = self._base + pos
-            restart = False
-            for part in text.split(terminator):
-                size = len(part) if single_byte else len(part.encode(encoding, ERRORS))
-                start = offset
-                if line_breaks and part and part[0] in "\r\n":
-                    stripped = part.lstrip("\r\n")
-                    lead = len(part) - len(stripped)
-                    line += part.count("\n", 0, lead)
-                    start += lead
-                    part = stripped
-                if not part:
-                    if newline_terminated:
-                        line += 1
-                    else:
-                        findings.append(Finding("X12-E023", "empty segment skipped",
-                                                Segment("", [], self.count + 1, start, line)))
-                    offset += size + 1
-                    continue
-                segment_line = line
-                if line_breaks and ("\n" in part or "\r" in part):
-                    line += part.count("\n")
-                    part = part.replace("\r", "").replace("\n", "")
-                    wrapped = True
-                else:
-                    wrapped = False
-                fields = part.split(separator)
-                segment_id = fields[0]
-                if segment_id == "ISA" or (len(segment_id) > 3 and segment_id.startswith("ISA")):
-                    if start != header_at:
-                        header = read_isa_header(buf, start - self._base, self._position(segment_line, start),
-                                                 eof=self._eof)
-                        if header is None or header[0] != delimiters:
-                            self._pos = start - self._base
-                            line = segment_line
-                            delimiters = None
-                            restart = True
-                            break
-                        header_at = start
-                    self.count += 1
-                    segment: Segment = IsaSegment(fields[1:], delimiters, self.count, start, segment_line)
-                else:
-                    if size > max_length:
-                        raise X12Error("X12-T006", f"segment longer than {max_length} bytes",
-                                       self._position(segment_line, start))
-                    self.count += 1
-                    elements: list[Element] = fields[1:]  # type: ignore[assignment]
-                    if component in part:
-                        elements = _split_components(elements, component, repetition)
-                    segment = Segment(segment_id, elements, self.count, start, segment_line)
-                if wrapped:
-                    findings.append(Finding("X12-E022", "line break inside the segment removed", segment))
-                yield segment
+            single_byte = len(text) == cut - pos
+            parts = layout.regular_parts(text, self.max_segment_length) if single_byte else None
+            if parts is not None:
+                segments, line, restart = self._regular_block(parts, offset, line, layout, layout.component in text)
+                after_block = line + buf.count(b"\n", cut, end) - layout.lines_per_separator
+            else:
+                segments, line, restart = self._any_block(text, offset, line, layout, single_byte)
+                after_block = line + buf.count(b"\n", cut + 1, end)
+            if segments:
+                yield segments
+            if restart:
+                # A new ISA with other delimiters: `_pos` points at it and `line` is its line.
+                delimiters = None
+                continue
+            line = after_block
+            self._pos = end
+            self._more()
+
+    def _regular_block(self, parts: list[str], offset: int, line: int,
+                       layout: _Layout, composite: bool) -> tuple[list[Segment], int, bool]:
+        """Segments of a block without surprises (see :meth:`_Layout.regular_parts`): the common case,
+        kept lean. Returns them, the line after the last one, and False (never cut short)."""
+        separator, step, lines = layout.element, len(layout.separator), layout.lines_per_separator
+        segments: list[Segment] = []
+        append = segments.append
+        index = self.count
+        for part in parts:
+            segment_id, found, rest = part.partition(separator)
+            elements: list[Element] = rest.split(separator) if found else []  # type: ignore[assignment]
+            if composite and layout.component in rest:
+                elements = _split_components(elements, layout.component, layout.repetition)
+            index += 1
+            append(Segment(segment_id, elements, index, offset, line))
+            offset += len(part) + step
+            line += lines
+        self.count = index
+        return segments, line, False
+
+    def _any_block(self, text: str, offset: int, line: int, layout: _Layout,
+                   single_byte: bool) -> tuple[list[Segment], int, bool]:
+        """Segments of any block: line breaks anywhere, multi-byte characters. Returns them as
+        :meth:`_regular_block` does."""
+        separator, component, repetition = layout.element, layout.component, layout.repetition
+        newline_terminated = layout.terminator == "\n"
+        findings = self.findings
+        segments: list[Segment] = []
+        for part in text.split(layout.terminator):
+            size = len(part) if single_byte else len(part.encode(self.encoding, ERRORS))
+            start = offset
+            offset += size + 1
+            if part[:1] in ("\r", "\n") and part:
+                stripped = part.lstrip("\r\n")
+                lead = len(part) - len(stripped)
+                line += part.count("\n", 0, lead)
+                start += lead
+                part = stripped
+            if not part:
                 if newline_terminated:
                     line += 1
-                offset += size + 1
-            if not restart:
-                self._pos = cut + 1
-                self._more()
+                else:
+                    findings.append(Finding("X12-E023", "empty segment skipped",
+                                            Segment("", [], self.count + 1, start, line)))
+                continue
+            segment_line = line
+            wrapped = "\n" in part or "\r" in part
+            if wrapped:
+                line += part.count("\n")
+                part = part.replace("\r", "").replace("\n", "")
+            if size > self.max_segment_length:
+                raise X12Error("X12-T006", f"segment longer than {self.max_segment_length} bytes",
+                               self._position(segment_line, start))
+            fields = part.split(separator)
+            segment_id = fields[0]
+            segment: Segment | None
+            if segment_id == "ISA" or (len(segment_id) > 3 and segment_id.startswith("ISA")):
+                segment = self._isa(fields, start, segment_line, layout.delimiters)
+                if segment is None:
+                    return segments, segment_line, True
+            else:
+                elements: list[Element] = fields[1:]  # type: ignore[assignment]
+                if component in part:
+                    elements = _split_components(elements, component, repetition)
+                segment = Segment(segment_id, elements, self.count + 1, start, segment_line)
+            self.count += 1
+            if wrapped:
+                findings.append(Finding("X12-E022", "line break inside the segment removed", segment))
+            segments.append(segment)
+            if newline_terminated:
+                line += 1
+        return segments, line, False
 
-    def _tail(self, line: int, delimiters: Delimiters) -> Iterator[Segment]:
+    def _isa(self, fields: list[str], start: int, line: int, delimiters: Delimiters) -> IsaSegment | None:
+        """The ISA segment at file offset `start`, or None (with `_pos` on it) when its delimiters
+        differ from the ones the block was split with, so that the caller reads its header afresh."""
+        if start != self._header_at:
+            header = read_isa_header(self._buf, start - self._base, self._position(line, start), eof=self._eof)
+            if header is None or header[0] != delimiters:
+                self._pos = start - self._base
+                return None
+            self._header_at = start
+        return IsaSegment(fields[1:], delimiters, self.count + 1, start, line)  # type: ignore[arg-type]
+
+    def _tail(self, line: int, delimiters: Delimiters) -> list[Segment]:
         """The bytes after the last terminator: nothing, or one unterminated segment."""
         tail = self._buf[self._pos:].rstrip(_OUTER_WHITESPACE)
         start = self._base + self._pos
+        found: list[Segment] = []
         if tail:
             if len(tail) > self.max_segment_length:
                 raise X12Error("X12-T006", f"segment longer than {self.max_segment_length} bytes",
@@ -267,9 +345,10 @@ class Tokenizer:
             self.count += 1
             segment = Segment(fields[0], elements, self.count, start, segment_line)
             self.findings.append(Finding("X12-E021", "the last segment has no segment terminator", segment))
-            yield segment
+            found.append(segment)
         self.end_offset = self._base + len(self._buf)
         self.end_line = line + self._buf.count(b"\n", self._pos + len(tail))
+        return found
 
 
 def _split_components(elements: list[Element], component: str, repetition: str | None) -> list[Element]:
