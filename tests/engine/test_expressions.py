@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from crossdock.canonical import Unit
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag
 from crossdock.dsl.parser import parse_text
@@ -295,6 +296,11 @@ def test_equality(expression: str, result: bool) -> None:
 )
 def test_ordering(expression: str, result: bool) -> None:
     assert evaluate(expression) is result
+
+
+def test_text_subclasses_compare_as_text() -> None:
+    assert evaluate('unit = "each"', {"unit": Unit.EACH}) is True
+    assert evaluate('unit in ("case", "each")', {"unit": Unit.EACH}) is True
 
 
 def test_ordering_text_with_a_number_is_an_error() -> None:

@@ -243,6 +243,26 @@ def test_object_without_from_reads_the_same_value_and_an_empty_one_is_left_out(t
     assert compiled.run({"number": "1"}) == {"header": {"id": "1"}}
 
 
+def test_after_an_object_block_paths_read_the_outer_value_again(tmp_path: Path) -> None:
+    compiled = compile_map_text(tmp_path, """
+        lines = for each items
+          detail = object from detail
+            position = loop.index
+            code = code
+          end
+          sku = sku
+          built = out.detail.code
+        end
+    """)
+    document = {"items": [{"sku": "A", "detail": {"code": "x"}}, {"sku": "B", "detail": {"code": "y"}}]}
+    assert compiled.run(document) == {
+        "lines": [
+            {"detail": {"position": 1, "code": "x"}, "sku": "A", "built": "x"},
+            {"detail": {"position": 2, "code": "y"}, "sku": "B", "built": "y"},
+        ]
+    }
+
+
 # ---- when ---------------------------------------------------------------------------------------
 
 

@@ -400,12 +400,18 @@ def _assign_object(item: ast.AssignObject, env: CompileEnv) -> Statement:
                 current = current[0] if current else None
             if is_missing(current):
                 return
+        # The block runs in the caller's scope, moved to the object and put back after: no scope
+        # is made per object, and nothing keeps a scope once its statements have returned.
+        outer_current, outer_out = scope.current, scope.out
         out: dict[str, Any] = {}
-        child = scope.enter(current, out, scope.loop_index, scope.loop_count)
-        for statement in body:
-            statement(child)
+        scope.current, scope.out = current, out
+        try:
+            for statement in body:
+                statement(scope)
+        finally:
+            scope.current, scope.out = outer_current, outer_out
         if out:
-            put(scope.out, out)
+            put(outer_out, out)
 
     return build
 

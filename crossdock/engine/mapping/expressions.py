@@ -147,7 +147,7 @@ def to_number(value: Any) -> Decimal | None:
         return value if value.is_finite() else None
     if kind is int:
         return Decimal(value)
-    if kind is str:
+    if isinstance(value, str):  # str subclasses too, such as a canonical Unit
         return number_text(value)
     return None
 
@@ -233,7 +233,7 @@ def _comparable(left: Any, right: Any) -> tuple[Any, Any] | None:
     a, b = to_number(left), to_number(right)
     if a is not None and b is not None:
         return a, b
-    if type(left) is str and type(right) is str:
+    if isinstance(left, str) and isinstance(right, str):
         return left, right
     return None
 
@@ -242,7 +242,7 @@ def values_equal(left: Any, right: Any) -> bool:
     """Equality as analysts expect it: 10 = "10.0" is true, "DAL" = "dal" is not."""
     if left is None or right is None:
         return left is right
-    if type(left) is str and type(right) is str:
+    if isinstance(left, str) and isinstance(right, str):
         return left == right
     if isinstance(left, bool) or isinstance(right, bool):
         return left is right
@@ -477,7 +477,7 @@ def _call(node: ast.Call, env: CompileEnv) -> Getter:
 
         return call_with_context
     if count == 1:
-        return _call_one(name, impl, args[0], fail)
+        return _call_one(name, impl, args[0], current_field(node.args[0], env), fail)
     if count == 2 and isinstance(node.args[1], ast.Literal):
         first = args[0]
         constant = node.args[1].value  # a format or a separator, most of the time
@@ -530,10 +530,14 @@ _TEXT_METHODS: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": s
 
 
 def _call_one(
-    name: str, impl: Callable[..., Any], only: Getter, fail: Callable[[FunctionError], EvaluationError]
+    name: str,
+    impl: Callable[..., Any],
+    only: Getter,
+    source: str | None,
+    fail: Callable[[FunctionError], EvaluationError],
 ) -> Getter:
     if name == "decimal":
-        return _call_decimal(impl, only, fail)
+        return _call_decimal(impl, only, source, fail)
     if name == "sum":
         return _call_sum(impl, only, fail)
     method = _TEXT_METHODS.get(name)
@@ -559,12 +563,20 @@ def _call_one(
     return call_one
 
 
-def _call_decimal(impl: Callable[..., Any], only: Getter, fail: Callable[[FunctionError], EvaluationError]) -> Getter:
-    """`decimal(x)`: a Decimal is itself (values here are always finite: the JSON decoder, literals
-    and arithmetic never make NaN or Infinity); an int and numeric text convert directly."""
+def _call_decimal(
+    impl: Callable[..., Any], only: Getter, source: str | None, fail: Callable[[FunctionError], EvaluationError]
+) -> Getter:
+    """`decimal(x)`, the most frequent call of a map, with `x` read inline when it is one field
+    (`source`, see :func:`current_field`): a Decimal is itself (values here are always finite: the
+    JSON decoder, literals and arithmetic never make NaN or Infinity); an int and numeric text
+    convert directly."""
 
     def call_decimal(scope: Scope) -> Any:
-        value = only(scope)
+        if source is None:
+            value = only(scope)
+        else:
+            value = scope.current
+            value = value.get(source) if type(value) is dict else step(value, source)
         kind = type(value)
         if kind is Decimal:
             return value
