@@ -207,6 +207,11 @@ def test_arithmetic_is_exact_with_numbers_and_numeric_text() -> None:
     assert exact(evaluate('"1e2" + 0'), "100")
 
 
+def test_division_keeps_28_significant_digits_and_round_makes_money() -> None:
+    assert exact(evaluate("1 / 3"), "0.3333333333333333333333333333")
+    assert exact(evaluate("round(10 / 3)"), "3.33")
+
+
 def test_arithmetic_follows_precedence_and_parentheses() -> None:
     assert exact(evaluate("2 + 3 * 4"), "14")
     assert exact(evaluate("(2 + 3) * 4"), "20")

@@ -7,14 +7,15 @@ so evaluating a map is plain function calls, with no tree walking per message. T
 specialised when they are built (a one-name path, a call with two arguments, Decimal arithmetic)
 because a map runs for every message.
 
-Values follow JSON with exact numbers: text (str), numbers (Decimal, or int for counts such as
-``loop.index``), true/false, null (None), lists and objects (dict).
+Values follow JSON with exact numbers: text (str), numbers (Decimal; int for whole numbers read from
+JSON and for counts such as ``loop.index``), true/false, null (None), lists and objects (dict).
 
 Missing values. null, empty text and an empty list are *missing*; X12 and CSV send empty fields.
 
 - Arithmetic (``+ - * /``) with a missing operand is missing. Numbers and numeric text ("12.50",
   " 3 ", "1e3") are numbers; anything else is an error (``'*' needs numbers, got text 'abc'``), and
-  so is division by zero. ``+`` does not join text: use ``concat()``. Results are exact Decimals.
+  so is division by zero. ``+`` does not join text: use ``concat()``. Results are Decimals: exact for
+  ``+ - *`` (3 x "4.10" is 12.30), to 28 significant digits for ``/`` (use ``round()`` for money).
 - ``x default y`` is ``x`` when it is present, otherwise ``y`` (evaluated only then).
 - ``x is missing`` / ``x is present`` test for a missing value.
 - A function given a missing main argument returns null (see the function library).
@@ -54,10 +55,11 @@ Paths.
 - Reserved first names: ``out.x`` reads what the innermost ``object`` or ``for each`` element (or
   the map itself, at the top) has already built; ``loop.index`` is the 1-based position of the
   element being built by the innermost ``for each`` (in its ``where`` condition: the position in
-  the list being read) and ``loop.count`` the number of elements; ``message.x`` reads the message
-  (``message.correlation_id``, ``message.headers``) and is missing in ``crossdock test``. A table's
-  name followed by ``[key]`` is a lookup (below); these names shadow document fields of the same
-  name.
+  the list being read) and ``loop.count`` the number of elements built (in ``where``: read); both
+  are missing outside a ``for each``. ``message.x`` reads the message (``message.correlation_id``,
+  ``message.headers``) and is missing in ``crossdock test``. A table's name followed by ``[key]``
+  is a lookup (below). These names shadow document fields of the same name; in route steps (``keep
+  only when``, ``skip duplicates by``, ``when``) ``out`` is an ordinary field name.
 
 Tables. ``units[key]`` gives the value the table maps ``key`` to, or missing when the key is
 missing or not in the table (so ``units[code] default "each"`` works). Keys match exactly (case
