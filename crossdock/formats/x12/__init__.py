@@ -30,19 +30,21 @@ Usage::
     for ts in x12.iter_sets(Path("huge.x12")):   # one set in memory at a time
         ...
 
+The format interface of :mod:`crossdock.formats.base` (``SPEC``, ``decode``, ``encode``) lives in
+:mod:`crossdock.formats.x12.codec`, the module to register under the name ``x12``.
+
 Error codes: ``X12-T...`` (input cannot be tokenized, raised as :class:`X12Error`), ``X12-E...``
 (envelope), ``X12-S...`` (segments), ``X12-D...`` (data elements); see docs/x12.md.
 """
 
 from __future__ import annotations
 
-from crossdock.formats.x12.codec import SPEC, decode, encode
 from crossdock.formats.x12.codes import CODES, AckCodes, CodeInfo
 from crossdock.formats.x12.definitions import Catalog, SetDefinition, default_catalog
 from crossdock.formats.x12.delimiters import Delimiters
 from crossdock.formats.x12.envelope import EnvelopeReader
 from crossdock.formats.x12.errors import X12EncodeError, X12Error, X12ValidationError
-from crossdock.formats.x12.generator import encode_set, group_header, interchange_header, write
+from crossdock.formats.x12.generator import encode, encode_set, group_header, interchange_header, write
 from crossdock.formats.x12.issues import Issue, Mode, Severity, raise_for_errors
 from crossdock.formats.x12.paths import PathError, parse_path
 from crossdock.formats.x12.reader import X12Reader, iter_sets, read, validate_envelope
@@ -52,7 +54,6 @@ from crossdock.formats.x12.tree import Document, FunctionalGroup, Interchange, L
 
 __all__ = [
     "CODES",
-    "SPEC",
     "AckCodes",
     "Catalog",
     "CodeInfo",
@@ -75,7 +76,6 @@ __all__ = [
     "X12Error",
     "X12Reader",
     "X12ValidationError",
-    "decode",
     "default_catalog",
     "encode",
     "encode_set",

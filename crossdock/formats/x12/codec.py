@@ -1,5 +1,7 @@
 """The X12 codec seen through the format interface of :mod:`crossdock.formats.base`.
 
+This is the module the format registry names for ``x12`` (``"x12": "crossdock.formats.x12.codec"``).
+
 ``decode`` reads a payload into a :class:`~crossdock.formats.x12.tree.Document` (issues included,
 never raised: acknowledgments need them); ``encode`` writes a Document, an Interchange or a list of
 interchanges back to bytes.

@@ -94,12 +94,12 @@ def read_isa_header(data: bytes, start: int, position: Position, *, eof: bool) -
     # Two bytes of look-ahead tell whether a line break follows each terminator.
     if not eof and len(data) < end + 2:
         return None
-    if terminator in data[start:cursor]:
-        raise X12Error("X12-T002", "ISA has fewer than 16 elements before its segment terminator", position)
     if not _usable(component) or component == element:
         raise X12Error("X12-T004", f"ISA16 component separator {component!r} is not usable", position)
     if not _usable(terminator, line_break_ok=True) or terminator in (element, component):
         raise X12Error("X12-T005", f"ISA segment terminator {terminator!r} is not usable", position)
+    if terminator in data[start:cursor]:
+        raise X12Error("X12-T002", "ISA has fewer than 16 elements before its segment terminator", position)
     fields = data[start:cursor].split(element)
     repetition = _repetition(fields, (element, component, terminator))
     delimiters = Delimiters(

@@ -158,10 +158,10 @@ class Tokenizer:
         offset = self._base + self._pos if offset is None else offset
         return Position(offset=offset, line=line, segment=self.count + 1)
 
-    def _skip_whitespace(self, line: int) -> int:
-        """Skip outer whitespace at `_pos`; returns the line after it."""
+    def _skip_whitespace(self, line: int, chars: bytes = _OUTER_WHITESPACE) -> int:
+        """Skip `chars` at `_pos`; returns the line after them."""
         buf, pos = self._buf, self._pos
-        stripped = len(buf) - len(buf[pos:].lstrip(_OUTER_WHITESPACE))
+        stripped = len(buf) - len(buf[pos:].lstrip(chars))
         line += buf.count(b"\n", pos, stripped)
         self._pos = stripped
         return line
@@ -203,7 +203,8 @@ class Tokenizer:
             buf, pos = self._buf, self._pos
             cut = buf.rfind(layout.terminator_bytes, pos)
             if cut < 0:
-                line = self._skip_whitespace(line)
+                # Between segments only line breaks are skipped, as inside a block.
+                line = self._skip_whitespace(line, b"\r\n")
                 if self._buf.startswith(b"ISA", self._pos):
                     # A new interchange whose terminator may differ: read its header first.
                     delimiters = None
