@@ -33,6 +33,10 @@ class AckCodes:
     ak3: str | None = None
     ak4: str | None = None
 
+    def __bool__(self) -> bool:
+        """True when some acknowledgment reports the defect."""
+        return any((self.ta1, self.ak9, self.ak5, self.ak3, self.ak4))
+
 
 @dataclass(frozen=True, slots=True)
 class CodeInfo:

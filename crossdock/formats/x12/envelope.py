@@ -18,7 +18,8 @@ warnings; so are the tokenizer's findings (unterminated last segment, wrapped li
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from crossdock.formats.x12.headers import check_gs, check_isa, check_st, text
@@ -29,6 +30,9 @@ from crossdock.formats.x12.tokenizer import Finding, Tokenizer
 ENVELOPE_IDS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE", "TA1"})
 
 DEFAULT_MAX_TRACKED_CONTROL_NUMBERS = 100_000
+
+# Takes a segment and keeps nothing: where set bodies are not kept.
+_DISCARD: Callable[[Segment], None] = deque(maxlen=0).append
 
 
 @dataclass(slots=True)
@@ -181,17 +185,17 @@ class EnvelopeReader:
 
     def __iter__(self) -> Iterator[Event]:
         findings = self.tokenizer.findings
-        body: list[Segment] | None = None
+        envelope_ids = ENVELOPE_IDS
+        keep = _DISCARD
         in_set = False
         count = 0
         for block in self.tokenizer.blocks():
             for segment in block:
-                if in_set and segment.id not in ENVELOPE_IDS:
+                if in_set and segment.id not in envelope_ids:
                     # The hot path: a segment inside a transaction set.
                     count += 1
                     segment.set_index = count
-                    if body is not None:
-                        body.append(segment)
+                    keep(segment)
                     continue
                 self._count = count
                 # Findings of the segments up to this one belong to the envelopes open until now.
@@ -200,8 +204,9 @@ class EnvelopeReader:
                 if findings:
                     events += self._drain(findings, segment.index)
                 yield from events
-                in_set = self._set is not None
-                body = self._set.body if self._set is not None else None
+                current = self._set
+                in_set = current is not None
+                keep = current.body.append if current is not None and current.body is not None else _DISCARD
                 count = self._count
         self._count = count
         yield from self._drain(findings, None)

@@ -13,7 +13,7 @@ kept: parsing a segment is one dictionary lookup. States are interned per gramma
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from crossdock.formats.x12.definitions import LoopUse, Node, SetDefinition
 from crossdock.formats.x12.elements import SegmentRule, compile_segment
@@ -69,43 +69,50 @@ class LoopGrammar:
 Frames = tuple[tuple[LoopGrammar, int], ...]
 
 
-class Step:
-    """What one segment does in one state.
+class Step(NamedTuple):
+    """What one segment does in one state (a tuple, so that the parser unpacks it in one go).
 
-    `closed` loops are closed (innermost first); the segment goes to `position` of the loop now
-    innermost, continuing a run there when `same`; `opens` is the loop it starts, if any. `missing`
-    lists the mandatory positions passed over or left unfilled; `rule` checks the segment's elements;
-    `next` is the state after it. A `plain` step only adds a segment to the innermost loop.
+    `closed` loops are closed (innermost first); `missing` lists the mandatory positions passed over
+    or left unfilled; the segment goes to `position` of `owner`, the loop now innermost, continuing a
+    run there when `same` (`overflow` is the run length that first exceeds the position's maximum use
+    or repeat, -1 when unbounded); `opens` is the loop it starts, if any; `rule` checks its elements;
+    `next` is the state after it.
     """
 
-    __slots__ = ("closed", "missing", "next", "opens", "overflow", "owner", "plain", "position", "rule", "same")
-
-    def __init__(self, closed: int, owner: LoopGrammar, position: int, same: bool,
-                 missing: list[tuple[LoopGrammar, int]], next_state: State) -> None:
-        self.closed = closed
-        self.owner = owner
-        self.position = position
-        self.same = same
-        self.missing = tuple(missing)
-        self.opens = owner.loops[position]
-        limit = owner.limits[position]
-        self.overflow = limit + 1 if limit is not None else -1
-        """The run length at which the position's maximum use or repeat is first exceeded."""
-        self.rule = owner.rules[position]
-        self.next = next_state
-        self.plain = not closed and not self.missing and self.opens is None
+    closed: int
+    missing: tuple[tuple[LoopGrammar, int], ...]
+    same: bool
+    overflow: int
+    opens: LoopGrammar | None
+    rule: SegmentRule
+    next: State
+    owner: LoopGrammar
+    position: int
 
 
-class State:
-    """An interned stack of (loop, position) pairs and the steps taken from it so far."""
+def _step(closed: int, owner: LoopGrammar, position: int, same: bool, missing: list[tuple[LoopGrammar, int]],
+          next_state: State) -> Step:
+    limit = owner.limits[position]
+    return Step(closed, tuple(missing), same, limit + 1 if limit is not None else -1, owner.loops[position],
+                owner.rules[position], next_state, owner, position)
 
-    __slots__ = ("frames", "steps", "unfilled")
+
+class State(dict[str, "Step | None"]):
+    """An interned stack of (loop, position) pairs; as a dict, the steps taken from it so far by ID."""
+
+    __slots__ = ("frames", "unfilled")
 
     def __init__(self, frames: Frames) -> None:
+        super().__init__()
         self.frames = frames
-        self.steps: dict[str, Step | None] = {}
         self.unfilled = [pair for grammar, position in reversed(frames) for pair in grammar.unfilled(position + 1)]
         """Mandatory positions left unfilled if the set ended here, innermost loop first."""
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
 
 class Grammar:
@@ -139,12 +146,12 @@ class Grammar:
 
     def step(self, state: State, segment_id: str) -> Step | None:
         """The step `segment_id` takes from `state`, or None when no open loop takes it."""
-        if segment_id in state.steps:
-            return state.steps[segment_id]
+        if segment_id in state:
+            return state[segment_id]
         step = self._compute(state, segment_id)
         # Only IDs the set uses are kept, so that stray IDs cannot grow the table without bound.
         if segment_id in self.definition.segments:
-            state.steps[segment_id] = step
+            state[segment_id] = step
         return step
 
     def _compute(self, state: State, segment_id: str) -> Step | None:
@@ -163,4 +170,4 @@ class Grammar:
         kept = (*frames[:level], (owner, position))
         inner = owner.loops[position]
         after = (*kept, (inner, 0)) if inner is not None else kept
-        return Step(len(frames) - 1 - level, owner, position, position == current, missing, self._state(after))
+        return _step(len(frames) - 1 - level, owner, position, position == current, missing, self._state(after))

@@ -17,16 +17,21 @@ use and repeat overruns and wrong counts). Element defects come from
 
 from __future__ import annotations
 
-from operator import attrgetter
+from operator import attrgetter, countOf
 
 from crossdock.formats.x12.definitions import SetDefinition
 from crossdock.formats.x12.elements import SegmentRule
-from crossdock.formats.x12.grammar import Grammar, LoopGrammar, State, Step
+from crossdock.formats.x12.grammar import Grammar, LoopGrammar, State
 from crossdock.formats.x12.issues import Issue, Mode, make_issue
 from crossdock.formats.x12.segment import IsaSegment, Segment
 from crossdock.formats.x12.tree import Loop, TransactionSet
 
 _SEGMENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _loop_id(grammar: LoopGrammar) -> str | None:
+    """The loop a segment sits in, for AK3-03: None in the set's heading, detail or summary."""
+    return None if grammar.root else grammar.id
 
 
 class _SetParser:
@@ -49,59 +54,49 @@ class _SetParser:
         """The tree of `body`; `end` (the SE, or the last segment) positions what is missing at the end."""
         grammar = self.grammar
         root = Loop(self.definition.id)
-        # The open loops' children lists and the length of the current run at each one's position.
-        children = [root.children]
-        runs = [0]
+        # The innermost open loop's children and the length of the current run at its position; the
+        # same for the enclosing loops on the stacks.
+        top, run = root.children, 0
+        outer_children: list[list[Segment | Loop]] = []
+        outer_runs: list[int] = []
         state = grammar.initial
         validate = self.validate_elements
         for segment in body:
-            step = state.steps.get(segment.id)
+            step = state.get(segment.id)
             if step is None:
                 step = grammar.step(state, segment.id)
                 if step is None:
-                    self._unplaced(state, children[-1], segment)
+                    self._unplaced(state, top, segment)
                     continue
-            if step.plain:
-                # The common case: the next segment of the innermost loop.
-                if step.same:
-                    runs[-1] += 1
-                    if runs[-1] == step.overflow:
-                        self._overused(step.owner, step.position, segment)
-                else:
-                    runs[-1] = 1
-                children[-1].append(segment)
+            closed, missing, same, overflow, opens, rule, state, owner, position = step
+            if closed:
+                top, run = outer_children[-closed], outer_runs[-closed]
+                del outer_children[-closed:]
+                del outer_runs[-closed:]
+            if missing:
+                self._missing(missing, segment)
+            if same:
+                run += 1
+                if run == overflow:
+                    self._overused(owner, position, segment)
             else:
-                self._move(step, segment, children, runs)
+                run = 1
+            if opens is None:
+                top.append(segment)
+            else:
+                loop = Loop(opens.id, [segment])
+                if opens.hierarchical:
+                    self._nest(loop, segment, top)
+                else:
+                    top.append(loop)
+                outer_children.append(top)
+                outer_runs.append(run)
+                top, run = loop.children, 1
             if validate:
-                self._elements(segment, step.rule)
-            state = step.next
+                self._elements(segment, rule, opens or owner)
         if state.unfilled:
             self._missing(state.unfilled, end)
         return root.children
-
-    def _move(self, step: Step, segment: Segment, children: list[list[Segment | Loop]], runs: list[int]) -> None:
-        """A step that closes loops, passes over mandatory segments or opens a loop."""
-        if step.closed:
-            del children[-step.closed:]
-            del runs[-step.closed:]
-        if step.missing:
-            self._missing(step.missing, segment)
-        if step.same:
-            runs[-1] += 1
-            if runs[-1] == step.overflow:
-                self._overused(step.owner, step.position, segment)
-        else:
-            runs[-1] = 1
-        if step.opens is None:
-            children[-1].append(segment)
-            return
-        loop = Loop(step.opens.id, [segment])
-        if step.opens.hierarchical:
-            self._nest(loop, segment, children[-1])
-        else:
-            children[-1].append(loop)
-        children.append(loop.children)
-        runs.append(1)
 
     def _overused(self, owner: LoopGrammar, position: int, segment: Segment) -> None:
         """A segment over its maximum use (X12-S005) or a loop over its repeat (X12-S004), reported once."""
@@ -109,7 +104,7 @@ class _SetParser:
         inner = owner.loops[position]
         if inner is None:
             self.issue("X12-S005", f"{segment.id} is used more than {limit} times here", segment,
-                       tolerable=True, loop_id=owner.id)
+                       tolerable=True, loop_id=_loop_id(owner))
         else:
             self.issue("X12-S004", f"loop {inner.id} repeats more than {limit} times", segment,
                        tolerable=True, loop_id=inner.id)
@@ -128,7 +123,7 @@ class _SetParser:
             code, why = "X12-S007", f"{segment_id} comes too late: it belongs before the segments already read"
         else:
             code, why = "X12-S002", f"{segment_id} is not expected here"
-        self.issue(code, why, segment, tolerable=True, loop_id=state.frames[-1][0].id)
+        self.issue(code, why, segment, tolerable=True, loop_id=_loop_id(state.frames[-1][0]))
 
     def _missing(self, missing: tuple[tuple[LoopGrammar, int], ...] | list[tuple[LoopGrammar, int]],
                  at: Segment) -> None:
@@ -138,7 +133,7 @@ class _SetParser:
             what = f"loop {absent}" if grammar.loops[position] is not None else f"segment {absent}"
             where = f"loop {grammar.id}" if not grammar.root else f"the {self.definition.id}"
             self.issue("X12-S003", f"mandatory {what} missing in {where}", at, segment_id=absent,
-                       loop_id=grammar.id)
+                       loop_id=_loop_id(grammar))
 
     def _nest(self, loop: Loop, segment: Segment, container: list[Segment | Loop]) -> None:
         """Attach an HL loop under its HL02 parent, which must be open (an ancestor of the current level)."""
@@ -161,17 +156,16 @@ class _SetParser:
             container.append(loop)
         path.append((hl_id, loop))
 
-    def _elements(self, segment: Segment, rule: SegmentRule) -> None:
+    def _elements(self, segment: Segment, rule: SegmentRule, loop: LoopGrammar) -> None:
         problems = rule.check(segment.elements, self.separator)
         for problem in problems:
             self.issues.append(make_issue(
                 problem.code, problem.message, self.mode, at=segment, warning=problem.warning,
-                element=problem.position, component=problem.component, element_ref=problem.ref,
-                value=problem.value))
+                loop_id=_loop_id(loop), element=problem.position, component=problem.component,
+                element_ref=problem.ref, value=problem.value))
 
     def check_counts(self, body: list[Segment]) -> None:
         """Count elements (``CTT01: PO1``) against the segments they count."""
-        ids: list[str] | None = None
         for element_id, counted in self.definition.counts.items():
             segment_id, position = element_id[:-2], int(element_id[-2:])
             # Count elements sit in the summary: look from the end.
@@ -179,8 +173,7 @@ class _SetParser:
             declared = holder.value(position) if holder is not None else ""
             if holder is None or not declared:
                 continue
-            ids = ids if ids is not None else list(map(attrgetter("id"), body))
-            actual = ids.count(counted)
+            actual = countOf(map(attrgetter("id"), body), counted)
             if declared != str(actual) and not (declared.isdigit() and int(declared) == actual):
                 self.issue("X12-S010", f"{element_id} says {declared}, there are {actual} {counted} segments",
                            holder, tolerable=True, element=position, value=declared)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from crossdock.formats.x12.definitions import Catalog, SetDefinition, default_catalog
 from crossdock.formats.x12.envelope import (
+    DEFAULT_MAX_TRACKED_CONTROL_NUMBERS,
     EnvelopeReader,
     Event,
     GroupEnd,
@@ -37,7 +38,8 @@ class X12Reader:
 
     `mode` is strict or lenient (see :class:`~crossdock.formats.x12.issues.Mode`); `catalog` holds
     the set definitions (the bundled ones by default); `validate_elements` false skips data element
-    checks and keeps only the structure.
+    checks and keeps only the structure; `max_tracked_control_numbers` bounds the memory spent on
+    finding repeated control numbers (see :mod:`crossdock.formats.x12.envelope`).
     """
 
     def __init__(
@@ -50,8 +52,10 @@ class X12Reader:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_segment_length: int = DEFAULT_MAX_SEGMENT_LENGTH,
         encoding: str = "utf-8",
+        max_tracked_control_numbers: int = DEFAULT_MAX_TRACKED_CONTROL_NUMBERS,
     ) -> None:
         self.mode = mode
+        self.max_tracked_control_numbers = max_tracked_control_numbers
         self.catalog = catalog or default_catalog()
         self.validate_elements = validate_elements
         self.tokenizer = Tokenizer(source, chunk_size=chunk_size, max_segment_length=max_segment_length,
@@ -61,7 +65,8 @@ class X12Reader:
         self._definitions: dict[tuple[str, str], SetDefinition | None] = {}
 
     def _events(self) -> Iterator[Event]:
-        return iter(EnvelopeReader(self.tokenizer, self.mode, functional_groups=self.catalog.functional_groups))
+        return iter(EnvelopeReader(self.tokenizer, self.mode, functional_groups=self.catalog.functional_groups,
+                                   max_tracked_control_numbers=self.max_tracked_control_numbers))
 
     def _parse(self, event: SetRead) -> TransactionSet:
         key = (event.st.value(1), event.gs.value(8))

@@ -4,7 +4,9 @@ Elements exclude the segment ID, so ``elements[0]`` is element 01 (``BEG01``). A
 a list of its components; a simple element is a string. An element that uses the repetition
 separator is kept as one string with the separator in it (see :mod:`crossdock.formats.x12.delimiters`).
 
-Segments are created in large numbers, so the class uses slots and plain attributes.
+Segments are created in large numbers, so the class uses slots. A segment read from input keeps the
+text of its elements and splits it on first use of :attr:`Segment.elements`: building a loop tree or
+checking envelopes reads few elements, and text that is never split costs neither time nor memory.
 """
 
 from __future__ import annotations
@@ -14,22 +16,48 @@ from crossdock.formats.x12.delimiters import Delimiters
 Element = str | list[str]
 
 
+class Splitter:
+    """How to split the element text of an interchange's segments."""
+
+    __slots__ = ("component", "element", "repetition")
+
+    def __init__(self, element: str, component: str, repetition: str | None) -> None:
+        self.element = element
+        self.component = component
+        self.repetition = repetition
+
+    def split(self, text: str) -> list[Element]:
+        """The elements of `text` (a segment without its ID and first separator)."""
+        elements: list[Element] = text.split(self.element)  # type: ignore[assignment]
+        if self.component in text:
+            component, repetition = self.component, self.repetition
+            # An element holding the repetition separator stays one string (see the module docstring).
+            elements = [value.split(component) if component in value and not (repetition and repetition in value)
+                        else value for value in elements]  # type: ignore[union-attr]
+        return elements
+
+
 class Segment:
     """An X12 segment with its position in the input (positions are None for segments built in code)."""
 
-    __slots__ = ("elements", "id", "index", "line", "offset", "set_index")
+    __slots__ = ("_elements", "_splitter", "_text", "id", "index", "line", "offset", "set_index")
 
     def __init__(
         self,
         id: str,
-        elements: list[Element],
+        elements: list[Element] | None,
         index: int | None = None,
         offset: int | None = None,
         line: int | None = None,
         set_index: int | None = None,
+        text: str | None = None,
+        splitter: Splitter | None = None,
     ) -> None:
+        """A segment; the tokenizer passes `elements` None with the element `text` and its `splitter`."""
         self.id = id
-        self.elements = elements
+        self._elements = elements
+        self._text = text
+        self._splitter = splitter
         self.index = index
         """1-based index of the segment in the file."""
         self.offset = offset
@@ -39,10 +67,25 @@ class Segment:
         self.set_index = set_index
         """Position in the transaction set, ST being 1; None outside a set."""
 
+    @property
+    def elements(self) -> list[Element]:
+        """The data elements (ID excluded), split from the segment's text on first use."""
+        elements = self._elements
+        if elements is None:
+            text, splitter = self._text, self._splitter
+            elements = splitter.split(text) if text is not None and splitter is not None else []
+            self._elements = elements
+        return elements
+
+    @elements.setter
+    def elements(self, value: list[Element]) -> None:
+        self._elements = value
+
     def element(self, position: int) -> Element | None:
         """Element `position` (1-based), or None when the segment is shorter."""
-        if 0 < position <= len(self.elements):
-            return self.elements[position - 1]
+        elements = self.elements
+        if 0 < position <= len(elements):
+            return elements[position - 1]
         return None
 
     def value(self, position: int, component: int | None = None) -> str:

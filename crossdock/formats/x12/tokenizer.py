@@ -31,9 +31,10 @@ from typing import IO, NamedTuple
 from crossdock.engine.errors import Position
 from crossdock.formats.x12.delimiters import Delimiters, read_isa_header
 from crossdock.formats.x12.errors import X12Error
-from crossdock.formats.x12.segment import Element, IsaSegment, Segment
+from crossdock.formats.x12.segment import IsaSegment, Segment, Splitter
 
-DEFAULT_CHUNK_SIZE = 1 << 18
+DEFAULT_CHUNK_SIZE = 1 << 12
+"""Bytes read at a time: small enough that a block of segments stays in the CPU cache."""
 DEFAULT_MAX_SEGMENT_LENGTH = 1 << 16
 ERRORS = "surrogateescape"
 
@@ -56,21 +57,19 @@ class Finding(NamedTuple):
 class _Layout:
     """What a block loop needs to know about one interchange's delimiters, computed once."""
 
-    __slots__ = ("component", "delimiters", "element", "expected_counts", "lines_per_separator", "repetition",
-                 "separator", "suffix_bytes", "terminator", "terminator_bytes")
+    __slots__ = ("delimiters", "element", "lines_per_separator", "separator", "splitter", "stray", "suffix_bytes",
+                 "terminator", "terminator_bytes")
 
     def __init__(self, delimiters: Delimiters) -> None:
         self.delimiters = delimiters
         self.element = delimiters.element
-        self.component = delimiters.component
-        self.repetition = delimiters.repetition
+        self.splitter = Splitter(delimiters.element, delimiters.component, delimiters.repetition)
         self.terminator = delimiters.segment
         self.terminator_bytes = delimiters.segment.encode("ascii")
         self.separator = delimiters.segment + delimiters.suffix
         self.suffix_bytes = delimiters.suffix.encode("ascii")
         self.lines_per_separator = self.separator.count("\n")
-        self.expected_counts = tuple((char, self.separator.count(char))
-                                     for char in sorted({"\r", "\n", self.terminator}))
+        self.stray = tuple(sorted({"\r", "\n", self.terminator}))
 
     def regular_parts(self, text: str, max_length: int) -> list[str] | None:
         """`text` split into segments when nothing in it needs care: every terminator followed by the
@@ -79,11 +78,11 @@ class _Layout:
         if "ISA" in text:
             return None
         parts = text.split(self.separator)
-        separators = len(parts) - 1
-        for char, per_separator in self.expected_counts:
-            if text.count(char) != separators * per_separator:
-                return None
-        if "" in parts or (len(text) > max_length and max(map(len, parts)) > max_length):
+        # What is left once the separators are gone must hold no terminator and no line break.
+        rest = "".join(parts)
+        if any(char in rest for char in self.stray) or "" in parts:
+            return None
+        if len(text) > max_length and max(map(len, parts)) > max_length:
             return None
         return parts
 
@@ -226,7 +225,7 @@ class Tokenizer:
             single_byte = len(text) == cut - pos
             parts = layout.regular_parts(text, self.max_segment_length) if single_byte else None
             if parts is not None:
-                segments, line, restart = self._regular_block(parts, offset, line, layout, layout.component in text)
+                segments, line, restart = self._regular_block(parts, offset, line, layout)
                 after_block = line + buf.count(b"\n", cut, end) - layout.lines_per_separator
             else:
                 segments, line, restart = self._any_block(text, offset, line, layout, single_byte)
@@ -242,30 +241,26 @@ class Tokenizer:
             self._more()
 
     def _regular_block(self, parts: list[str], offset: int, line: int,
-                       layout: _Layout, composite: bool) -> tuple[list[Segment], int, bool]:
+                       layout: _Layout) -> tuple[list[Segment], int, bool]:
         """Segments of a block without surprises (see :meth:`_Layout.regular_parts`): the common case,
         kept lean. Returns them, the line after the last one, and False (never cut short)."""
-        separator, step, lines = layout.element, len(layout.separator), layout.lines_per_separator
+        separator, splitter = layout.element, layout.splitter
+        step, lines = len(layout.separator), layout.lines_per_separator
         segments: list[Segment] = []
         append = segments.append
-        index = self.count
-        for part in parts:
-            segment_id, found, rest = part.partition(separator)
-            elements: list[Element] = rest.split(separator) if found else []  # type: ignore[assignment]
-            if composite and layout.component in rest:
-                elements = _split_components(elements, layout.component, layout.repetition)
-            index += 1
-            append(Segment(segment_id, elements, index, offset, line))
+        for index, part in enumerate(parts, self.count + 1):
+            segment_id, found, text = part.partition(separator)
+            append(Segment(segment_id, None, index, offset, line, None, text if found else None, splitter))
             offset += len(part) + step
             line += lines
-        self.count = index
+        self.count += len(parts)
         return segments, line, False
 
     def _any_block(self, text: str, offset: int, line: int, layout: _Layout,
                    single_byte: bool) -> tuple[list[Segment], int, bool]:
         """Segments of any block: line breaks anywhere, multi-byte characters. Returns them as
         :meth:`_regular_block` does."""
-        separator, component, repetition = layout.element, layout.component, layout.repetition
+        separator, splitter = layout.element, layout.splitter
         newline_terminated = layout.terminator == "\n"
         findings = self.findings
         segments: list[Segment] = []
@@ -294,18 +289,15 @@ class Tokenizer:
             if size > self.max_segment_length:
                 raise X12Error("X12-T006", f"segment longer than {self.max_segment_length} bytes",
                                self._position(segment_line, start))
-            fields = part.split(separator)
-            segment_id = fields[0]
+            segment_id, found, rest = part.partition(separator)
             segment: Segment | None
             if segment_id == "ISA" or (len(segment_id) > 3 and segment_id.startswith("ISA")):
-                segment = self._isa(fields, start, segment_line, layout.delimiters)
+                segment = self._isa(part.split(separator), start, segment_line, layout.delimiters)
                 if segment is None:
                     return segments, segment_line, True
             else:
-                elements: list[Element] = fields[1:]  # type: ignore[assignment]
-                if component in part:
-                    elements = _split_components(elements, component, repetition)
-                segment = Segment(segment_id, elements, self.count + 1, start, segment_line)
+                segment = Segment(segment_id, None, self.count + 1, start, segment_line, None,
+                                  rest if found else None, splitter)
             self.count += 1
             if wrapped:
                 findings.append(Finding("X12-E022", "line break inside the segment removed", segment))
@@ -339,25 +331,16 @@ class Tokenizer:
             if "\n" in text or "\r" in text:
                 line += text.count("\n")
                 text = text.replace("\r", "").replace("\n", "")
-            fields = text.split(delimiters.element)
-            elements: list[Element] = fields[1:]  # type: ignore[assignment]
-            if delimiters.component in text:
-                elements = _split_components(elements, delimiters.component, delimiters.repetition)
+            segment_id, separator, rest = text.partition(delimiters.element)
+            splitter = Splitter(delimiters.element, delimiters.component, delimiters.repetition)
             self.count += 1
-            segment = Segment(fields[0], elements, self.count, start, segment_line)
+            segment = Segment(segment_id, None, self.count, start, segment_line, None,
+                              rest if separator else None, splitter)
             self.findings.append(Finding("X12-E021", "the last segment has no segment terminator", segment))
             found.append(segment)
         self.end_offset = self._base + len(self._buf)
         self.end_line = line + self._buf.count(b"\n", self._pos + len(tail))
         return found
-
-
-def _split_components(elements: list[Element], component: str, repetition: str | None) -> list[Element]:
-    """Composite elements as lists; an element holding the repetition separator stays one string."""
-    return [
-        value.split(component) if component in value and not (repetition and repetition in value) else value
-        for value in elements  # type: ignore[union-attr]
-    ]
 
 
 def tokenize(source: Source, **options: int | str) -> Iterator[Segment]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tracemalloc
+from itertools import chain
 from pathlib import Path
 
 import pytest
@@ -108,7 +111,7 @@ def test_segment_code_and_position(code: str, body: list[str], at: str, segment_
 def test_mandatory_segment_missing_at_the_end_is_reported_at_se() -> None:
     text = order([ORDER[0]])  # no PO1 loop, mandatory in an 850
     issue = next(issue for issue in only_set(text.data).issues if issue.code == "X12-S003")
-    assert issue.segment_id == "PO1" and issue.loop_id == "850"
+    assert issue.segment_id == "PO1" and issue.loop_id is None
     assert (issue.segment, issue.offset, issue.line) == text.at(text.index_of("SE"))
 
 
@@ -236,3 +239,43 @@ def test_ta1_segments_are_kept_with_their_interchange() -> None:
     document = x12.read(Text(lines).data)
     assert [segment.id for segment in document.interchanges[0].ta1] == ["TA1"]
     assert document.all_issues() == []
+
+
+class _Orders(io.RawIOBase):
+    """One interchange of `count` small 850s, produced on demand, never held whole."""
+
+    def __init__(self, count: int) -> None:
+        head, tail = "~\n".join(interchange()[:2]) + "~\n", "~\n".join(["GE*0*1", "IEA*1*000000001"]) + "~\n"
+        sets = (("~\n".join(transaction_set(ORDER, control=f"{n:04d}")) + "~\n").encode()
+                for n in range(1, count + 1))
+        self.pieces = chain([head.encode()], sets, [tail.encode()])
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while len(self.pending) < size:
+            piece = next(self.pieces, None)
+            if piece is None:
+                break
+            self.pending += piece
+        chunk, self.pending = self.pending[:size], self.pending[size:]
+        return chunk
+
+
+def _peak_while_streaming(count: int) -> int:
+    tracemalloc.start()
+    try:
+        # Repeated control numbers are looked for among a bounded number; keep that bound small here.
+        reader = x12.X12Reader(_Orders(count), max_tracked_control_numbers=100)
+        assert sum(1 for _ in reader.sets()) == count
+        assert [issue.code for issue in reader.issues] == ["X12-E033"]  # GE01 says 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_streaming_memory_does_not_grow_with_the_number_of_sets() -> None:
+    small, large = _peak_while_streaming(300), _peak_while_streaming(3000)
+    assert large < small * 1.5 + 256 * 1024
