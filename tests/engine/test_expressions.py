@@ -562,3 +562,65 @@ def test_to_number_takes_numbers_and_numeric_text_only() -> None:
     assert to_number(Decimal("1.5")) == Decimal("1.5")
     assert to_number(7) == Decimal(7)
     assert [to_number(v) for v in (True, None, [1], {"a": 1}, 1.5, Decimal("NaN"))] == [None] * 6
+
+
+# ---- literal arguments bound once -----------------------------------------------------------------
+
+BIND_CASES = [
+    ("date", ("CCYYMMDD",)), ("date", ("YYYY-MM-DD",)), ("date", ("DD/MM/YY",)), ("date", (None,)),
+    ("datetime", ("CCYYMMDDHHmm",)), ("datetime", (None,)),
+    ("substring", (Decimal(1), Decimal(10))), ("substring", (Decimal(3),)), ("substring", ("2", "2")),
+    ("round", (Decimal(2),)), ("round", (Decimal(0),)),
+    ("pad_left", (Decimal(5), "0")), ("pad_right", (Decimal(4),)),
+]
+BIND_VALUES = [
+    "20240105", "2024-01-05", "05/01/24", "202401051430", "2024-01-05T14:30:00", "2024-13-01", "", "  ", None, "x",
+    Decimal("2.345"), Decimal("-12.5"), 7, "ABCDEFGHIJKL", ["a"], True, Unit.EACH,
+]
+
+
+def outcome(function: Any, *args: Any) -> tuple[Any, ...]:
+    """What a call gives: its value (with its type and digits) or its error message."""
+    try:
+        result = function(*args)
+    except Exception as error:
+        return ("error", type(error).__name__, str(error))
+    return ("value", type(result), str(result))
+
+
+@pytest.mark.parametrize(("name", "literals"), BIND_CASES, ids=[f"{n}{a}" for n, a in BIND_CASES])
+def test_bound_literal_arguments_give_what_the_library_gives(name: str, literals: tuple[Any, ...]) -> None:
+    spec = FUNCTIONS[name]
+    assert spec.bind is not None
+    bound = spec.bind(*literals)
+    for value in BIND_VALUES:
+        assert outcome(bound, value) == outcome(spec.impl, value, *literals), value
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ('date("20240105", "NOPE")', 'date(): the format "NOPE" needs a year (YYYY, CCYY or YY), MM and DD'),
+        ('substring("abc", 0)', "substring(): start counts from 1, got 0"),
+        ('round("1.5", -1)', "round(): places must be 0 or more, got -1"),
+        ('pad_left("1", 3, "ab")', 'pad_left(): the padding character must be one character, got "ab"'),
+    ],
+)
+def test_a_literal_argument_the_function_refuses_still_fails_when_the_map_runs(expression: str, message: str) -> None:
+    getter, bag = compile_text(expression)
+    assert not bag.items
+    with pytest.raises(EvaluationError) as excinfo:
+        getter(Scope({}, {}, {}, functions()))
+    assert str(excinfo.value) == message
+
+
+def test_a_refused_literal_does_not_fail_for_a_missing_value() -> None:
+    assert evaluate("substring(nothing, 0)") is None
+
+
+def test_declared_result_types_match_the_documented_results() -> None:
+    typed = [spec for spec in FUNCTIONS.values() if spec.result_type is not None]
+    assert {spec.name for spec in typed} >= {"decimal", "concat", "date", "contains", "count", "split"}
+    for spec in typed:
+        for example in spec.examples:
+            assert example.result is None or type(example.result) is spec.result_type, spec.name

@@ -1,7 +1,9 @@
-"""Compiles a `map` block into a :class:`CompiledMap`: a list of closures that fill the output.
+"""Compiles a `map` block into a :class:`CompiledMap`: one generated Python function that builds the output.
 
-Compilation happens once, when routes are loaded; running a map is calling closures (see
-:mod:`crossdock.engine.mapping.expressions` for expressions and paths). What each statement does:
+Compilation happens once, when routes are loaded: the map is written as Python source (see
+:mod:`crossdock.engine.mapping.codegen` for what may appear in it, and
+:mod:`crossdock.engine.mapping.expressions` for expressions and paths), compiled and kept as a
+function; running a map is one call. What each statement does:
 
 - ``a = EXPR`` sets field ``a`` of the output; ``a.b.c = EXPR`` sets it in nested objects, creating
   them as needed. A missing value (null, empty text, an empty list) is left out of the output, so a
@@ -19,48 +21,42 @@ Compilation happens once, when routes are loaded; running a map is calling closu
 
 Any failure while running is a :class:`~crossdock.engine.errors.MapError` carrying the map line that
 failed (code M001 for an expression error, M002 for anything unexpected); inside a ``for each`` the
-message also says which element. :meth:`CompiledMap.run_validated` then validates the output
-against the target model (``to Order``), raising :class:`~crossdock.engine.errors.ValidationFailed`
-that names each bad field.
+message also says which element. The generated function has no bookkeeping for this: every line of
+it is tagged with the map line it was written for, and :func:`map_failure` finds the failing line in
+the traceback. :meth:`CompiledMap.run_validated` then validates the output against the target model
+(``to Order``), raising :class:`~crossdock.engine.errors.ValidationFailed` that names each bad field.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from crossdock.canonical import MODELS
+from crossdock.canonical import MODELS, plain_converter
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag, Span
 from crossdock.engine.errors import FieldProblem, MapError, ValidationFailed
+from crossdock.engine.mapping.codegen import Source, py_str
 from crossdock.engine.mapping.expressions import (
+    NONE,
+    RUNTIME,
     CompileEnv,
     EvaluationError,
-    Getter,
+    ExprWriter,
+    Frame,
     PathCompiler,
-    Scope,
-    compile_expr,
-    current_field,
-    is_missing,
-    step,
-    truthy,
+    Value,
+    holds,
+    missing_test,
+    present_test,
 )
 from crossdock.engine.mapping.functions import FunctionContext
 
-Statement = Callable[[Scope], None]
-
-# See expressions._EMPTY_TYPES: `not value and type(value) in _EMPTY_TYPES` is the inlined is_missing.
-_EMPTY_TYPES = (str, list)
+MapFunction = Callable[[Any, FunctionContext, Mapping[str, Any] | None], dict[str, Any]]
 
 
 @dataclass
@@ -69,7 +65,10 @@ class CompiledMap:
 
     name: str
     definition: ast.MapDef
-    body: tuple[Statement, ...]
+    function: MapFunction
+    """The generated function: (document, functions, message) -> output."""
+    source: str
+    """The Python source `function` was compiled from, for reading (and for tests)."""
     target_model: type[BaseModel] | None
     default_functions: FunctionContext = field(default_factory=FunctionContext)
     """The clock and uuid source used when `run` is not given any (the system's)."""
@@ -86,11 +85,7 @@ class CompiledMap:
         self, document: Any, functions: FunctionContext | None = None, message: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Build the output from `document`; raises MapError with the failing map line."""
-        out: dict[str, Any] = {}
-        scope = Scope(document, document, out, functions or self.default_functions, None, None, message)
-        for statement in self.body:
-            statement(scope)
-        return out
+        return self.function(document, functions or self.default_functions, message)
 
     def run_validated(
         self, document: Any, functions: FunctionContext | None = None, message: Mapping[str, Any] | None = None
@@ -105,8 +100,7 @@ class CompiledMap:
 def validate_model(model: type[BaseModel], data: Any, what: str) -> dict[str, Any]:
     """Validate `data` as `model` and return it as plain data; ValidationFailed names each bad field.
 
-    The plain data is what :func:`crossdock.canonical.to_plain` gives, made by a converter built once
-    per model (see :func:`plain_converter`).
+    The plain data is what :func:`crossdock.canonical.to_plain` gives.
     """
     try:
         instance = model.model_validate(data)
@@ -119,103 +113,62 @@ def validate_model(model: type[BaseModel], data: Any, what: str) -> dict[str, An
     return plain_converter(model)(instance)
 
 
-# ---- plain data from a validated model ----------------------------------------------------------
-
-Fix = Callable[[Any], Any]
+# ---- errors ---------------------------------------------------------------------------------------
 
 
-@functools.cache
-def plain_converter(model: type[BaseModel]) -> Callable[[BaseModel], dict[str, Any]]:
-    """A function giving the same plain data as :func:`crossdock.canonical.to_plain`, faster.
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """A `for each` around a failing line: its map line, and the locals counting its elements."""
 
-    `to_plain` walks every value of the dump in Python to find dates and enums; for a 10-line Order
-    that costs more than validating it. The model's field types say where dates and enums can be,
-    so this converter dumps in pydantic's Rust code and then touches only those fields.
+    line: int
+    index: str
+    count: str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What a line of generated code was written for: a map line, inside these loops (innermost first)."""
+
+    span: Span
+    loops: tuple[Loop, ...]
+
+
+def map_failure(error: Exception, places: Sequence[Place]) -> MapError:
+    """The MapError for `error`, raised in a generated map function whose lines are `places`.
+
+    The first entry of the traceback is the map function itself (it caught the error), at the line
+    that failed; its locals tell which element each enclosing `for each` was at.
     """
-    fix = _model_fix(model, frozenset())
-
-    def convert(instance: BaseModel) -> dict[str, Any]:
-        data = instance.model_dump(mode="python", exclude_none=True)
-        return data if fix is None else fix(data)
-
-    return convert
-
-
-def _plain_value(value: Any) -> Any:
-    """The general walk, for fields whose type does not say where dates and enums are (Any, dict)."""
-    if isinstance(value, dict):
-        return {key: _plain_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_value(item) for item in value]
-    if isinstance(value, dt.date):  # datetime too
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value
+    trace = error.__traceback__
+    assert trace is not None
+    place = places[trace.tb_lineno]
+    if isinstance(error, MapError):  # a nested target that cannot be set: it names its own line
+        failure = error
+    elif isinstance(error, EvaluationError):
+        failure = MapError(str(error), place.span, code="M001")
+    else:
+        failure = MapError(f"{type(error).__name__}: {error}", place.span, code="M002")
+    locals_ = trace.tb_frame.f_locals
+    for loop in place.loops:
+        element = f"for each at line {loop.line}, element {locals_[loop.index]} of {locals_[loop.count]}"
+        failure = MapError(f"{failure.message} ({element})", failure.span, code=failure.code)
+    return failure
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
-def _enum_value(value: Any) -> Any:
-    # `_value_` is the attribute behind the `value` property, without the descriptor's cost
-    return value._value_ if isinstance(value, Enum) else value
-
-
-# Types whose dumped values are plain already.
-_PLAIN_TYPES = (str, int, float, bool, Decimal)
-
-
-def _model_fix(model: type[BaseModel], seen: frozenset[type]) -> Fix | None:
-    """What to change in a dumped `model` (None: nothing); `seen` stops at a model that contains itself."""
-    if model in seen or model.model_config.get("extra") == "allow":
-        return _plain_value
-    seen = seen | {model}
-    fixes = tuple(
-        (name, fix) for name, info in model.model_fields.items()
-        if (fix := _type_fix(info.annotation, seen)) is not None
-    )
-    if not fixes:
-        return None
-
-    def fix_model(data: Any) -> Any:
-        if type(data) is dict:
-            for name, fix in fixes:
-                value = data.get(name)
-                if value is not None:
-                    data[name] = fix(value)
-        return data
-
-    return fix_model
-
-
-def _type_fix(annotation: Any, seen: frozenset[type]) -> Fix | None:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _type_fix(typing.get_args(annotation)[0], seen)
-    if origin is typing.Union or origin is types.UnionType:
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        fixes = [_type_fix(member, seen) for member in members]
-        if all(fix is None for fix in fixes):
-            return None
-        return fixes[0] if len(members) == 1 else _plain_value
-    if origin is list:
-        (item_type,) = typing.get_args(annotation) or (Any,)
-        item = _type_fix(item_type, seen)
-        if item is None:
-            return None
-        return lambda value: [item(element) for element in value] if type(value) is list else value
-    if isinstance(annotation, type) and origin is None:
-        if issubclass(annotation, BaseModel):
-            return _model_fix(annotation, seen)
-        if issubclass(annotation, Enum):
-            return _enum_value
-        if issubclass(annotation, dt.date):
-            return _iso
-        if issubclass(annotation, _PLAIN_TYPES):
-            return None
-    return _plain_value
+def put_nested(out: dict[str, Any], target: ast.Target, value: Any) -> None:
+    """Set `target` (two or more dotted parts) in `out`, creating the objects on the way."""
+    *parents, last = target.parts
+    node = out
+    for depth, part in enumerate(parents):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif type(child) is not dict:
+            taken = ".".join(target.parts[: depth + 1])
+            raise MapError(f"cannot set '{target.dotted}': '{taken}' already holds a value that is not an object",
+                           target.span, code="M003")
+        node = child
+    node[last] = value
 
 
 # ---- compiling ------------------------------------------------------------------------------------
@@ -230,209 +183,160 @@ def compile_map(
     """Compile `definition`; problems go to `bag` (the result is still returned, for lint to go on)."""
     # The runtime passes the message to a map (message.correlation_id, message.headers).
     env = CompileEnv(bag=bag, tables=tables, paths=paths, allow_message=True)
-    body = _compile_items(definition.items, env)
+    source = Source({**RUNTIME, "_map_failure": map_failure, "_put": put_nested})
+    places: list[Place] = []
+    writer = _MapWriter(source, ExprWriter(source, env))
+    top = Frame("root", "root_is_dict", "out", NONE, NONE)
+    source.line("def _map(root, ctx, msg):")
+    with source.block():
+        source.line("out = {}")
+        source.line("root_is_dict = type(root) is dict")
+        source.line("try:")
+        with source.block("try"), source.tagged(Place(definition.span, ())):
+            writer.items(definition.items, top, ())
+        source.line("except Exception as _exc:")
+        with source.block():
+            source.line(f"raise _map_failure(_exc, {source.hoist(places, 'places')}) from _exc")
+        source.line("return out")
+    places.extend(source.tags())
+    function = source.build("_map", f"<map {definition.name!r}>")
     target = MODELS.get(definition.target.kind.text)
-    return CompiledMap(definition.name, definition, body, target)
+    return CompiledMap(definition.name, definition, function, source.text(), target)
 
 
-def _compile_items(items: tuple[ast.MapItem, ...], env: CompileEnv) -> tuple[Statement, ...]:
-    statements: list[Statement] = []
-    # Consecutive `field = expr` lines run as one statement: one call and one loop for all of them.
-    simple: list[_Field] = []
-    for item in items:
-        if isinstance(item, ast.Assign) and len(item.target.parts) == 1:
-            simple.append((item.target.parts[0], current_field(item.expr, env), compile_expr(item.expr, env),
-                           item.span))
-            continue
-        if simple:
-            statements.append(_assign_fields(tuple(simple)))
-            simple = []
-        if isinstance(item, ast.Assign):
-            statements.append(_assign_nested(item, env))
-        elif isinstance(item, ast.AssignEach):
-            statements.append(_assign_each(item, env))
-        elif isinstance(item, ast.AssignObject):
-            statements.append(_assign_object(item, env))
-        elif isinstance(item, ast.MapWhen):
-            statements.append(_when(item, env))
-        # tables and tests are declarations, not statements
-    if simple:
-        statements.append(_assign_fields(tuple(simple)))
-    return tuple(statements)
+class _MapWriter:
+    """Writes the statements of a map; expressions are written by the ExprWriter."""
 
+    def __init__(self, source: Source, exprs: ExprWriter) -> None:
+        self.source = source
+        self.exprs = exprs
 
-def _fail(error: Exception, span: Span) -> MapError:
-    if isinstance(error, EvaluationError):
-        return MapError(str(error), span, code="M001")
-    return MapError(f"{type(error).__name__}: {error}", span, code="M002")
+    def items(self, items: tuple[ast.MapItem, ...], frame: Frame, loops: tuple[Loop, ...]) -> None:
+        for item in items:
+            if isinstance(item, ast.Assign):
+                self.assign(item, frame, loops)
+            elif isinstance(item, ast.AssignEach):
+                self.each(item, frame, loops)
+            elif isinstance(item, ast.AssignObject):
+                self.object(item, frame, loops)
+            elif isinstance(item, ast.MapWhen):
+                self.when(item, frame, loops)
+            # tables and tests are declarations, not statements
 
+    def store(self, target: ast.Target, value: Value, out: str) -> None:
+        """Set `target` in the output `out` to `value` unless it is missing."""
+        if len(target.parts) == 1:
+            statement = f"{out}[{py_str(target.parts[0])}] = {value.code}"
+        else:
+            statement = f"_put({out}, {self.source.hoist(target, 'target')}, {value.code})"
+        present = present_test(value)
+        if present == "True":
+            self.source.line(statement)
+        elif present != "False":
+            self.source.line(f"if {present}:")
+            with self.source.block():
+                self.source.line(statement)
+        if len(target.parts) > 1:
+            # `_put` sets fields in objects already in the output, which may be objects of the
+            # document (`a = customer` then `a.b = 1`): what was read from it may have changed
+            self.source.forget()
 
-# One `field = expr` line: the output key, the field of the current value it copies when it only
-# does that (read directly, without calling the getter), the getter and the line.
-_Field = tuple[str, str | None, Getter, Span]
+    def assign(self, item: ast.Assign, frame: Frame, loops: tuple[Loop, ...]) -> None:
+        with self.source.tagged(Place(item.span, loops)):
+            self.source.line(f"# line {item.span.line}")
+            self.store(item.target, self.exprs.emit(item.expr, frame), frame.out)
 
+    def each(self, item: ast.AssignEach, frame: Frame, loops: tuple[Loop, ...]) -> None:
+        source = self.source
+        with source.tagged(Place(item.span, loops)):
+            source.line(f"# line {item.span.line}: for each")
+            over = self.exprs.emit(item.over, frame)
+            elements = source.name("e")
+            missing = f"[] if {missing_test(over)} else [{over.code}]"
+            source.line(f"{elements} = {over.code} if type({over.code}) is list else {missing}")
+            if item.where is not None:
+                self._where(item.where, elements, frame)
+            count, index, element, is_dict, out, results = (source.name(p) for p in ("n", "i", "c", "d", "o", "r"))
+            source.line(f"{count} = len({elements})")
+            source.line(f"{results} = []")
+            source.line(f"for {index}, {element} in enumerate({elements}, 1):")
+            with source.block():
+                source.line(f"{out} = {{}}")
+                source.line(f"{is_dict} = type({element}) is dict")
+                inner = Frame(element, is_dict, out, Value(index, int, False), Value(count, int, False))
+                self.items(item.items, inner, (Loop(item.span.line, index, count), *loops))
+                source.line(f"{results}.append({out})")
+            self.store(item.target, Value(results, list, False), frame.out)
 
-def _assign_fields(fields: tuple[_Field, ...]) -> Statement:
-    def assign(scope: Scope) -> None:
-        out = scope.out
-        current = scope.current
-        from_dict = type(current) is dict
-        for key, source, expr, span in fields:
-            if source is not None:
-                value = current.get(source) if from_dict else step(current, source)
-            else:
-                try:
-                    value = expr(scope)
-                except Exception as error:
-                    raise _fail(error, span) from error
-            if value is None or (not value and type(value) in _EMPTY_TYPES):
-                continue
-            out[key] = value
+    def _where(self, condition: ast.Expr, elements: str, frame: Frame) -> None:
+        """Keep the elements for which `condition` holds; loop.index/count are those of the list read."""
+        source = self.source
+        count, index, element, is_dict, kept = (source.name(p) for p in ("n", "i", "c", "d", "k"))
+        source.line(f"{count} = len({elements})")
+        source.line(f"{kept} = []")
+        source.line(f"for {index}, {element} in enumerate({elements}, 1):")
+        with source.block():
+            source.line(f"{is_dict} = type({element}) is dict")
+            inner = Frame(element, is_dict, frame.out, Value(index, int, False), Value(count, int, False))
+            source.line(f"if {holds(self.exprs.emit(condition, inner))}:")
+            with source.block():
+                source.line(f"{kept}.append({element})")
+        source.line(f"{elements} = {kept}")
 
-    return assign
-
-
-def _setter(target: ast.Target) -> Callable[[dict[str, Any], Any], None]:
-    """Sets `target` (one or more dotted parts) in an output object, creating nested objects."""
-    *parents, last = target.parts
-    if not parents:
-
-        def set_one(out: dict[str, Any], value: Any) -> None:
-            out[last] = value
-
-        return set_one
-
-    def set_nested(out: dict[str, Any], value: Any) -> None:
-        node = out
-        for depth, part in enumerate(parents):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif type(child) is not dict:
-                taken = ".".join(target.parts[: depth + 1])
-                raise MapError(f"cannot set '{target.dotted}': '{taken}' already holds a value that is not an object",
-                               target.span, code="M003")
-            node = child
-        node[last] = value
-
-    return set_nested
-
-
-def _assign_nested(item: ast.Assign, env: CompileEnv) -> Statement:
-    expr = compile_expr(item.expr, env)
-    put = _setter(item.target)
-    span = item.span
-
-    def assign(scope: Scope) -> None:
-        try:
-            value = expr(scope)
-        except Exception as error:
-            raise _fail(error, span) from error
-        if not is_missing(value):
-            put(scope.out, value)
-
-    return assign
-
-
-def _assign_each(item: ast.AssignEach, env: CompileEnv) -> Statement:
-    over = compile_expr(item.over, env)
-    where = compile_expr(item.where, env) if item.where is not None else None
-    body = _compile_items(item.items, env)
-    put = _setter(item.target)
-    span = item.span
-    suffix = f"for each at line {span.line}"
-
-    def elements_of(scope: Scope) -> list[Any]:
-        try:
-            value = over(scope)
-        except Exception as error:
-            raise _fail(error, span) from error
-        elements = value if type(value) is list else [] if is_missing(value) else [value]
-        if where is None:
-            return elements
-        check = scope.enter(None, scope.out, None, len(elements))
-        kept = []
-        for index, element in enumerate(elements, start=1):
-            check.current, check.loop_index = element, index
-            try:
-                if truthy(where(check)):
-                    kept.append(element)
-            except Exception as error:
-                raise _fail(error, span) from error
-        return kept
-
-    def each(scope: Scope) -> None:
-        elements = elements_of(scope)
-        count = len(elements)
-        results: list[dict[str, Any]] = []
-        # One scope for all elements: nothing keeps a scope after its statements return.
-        child = scope.enter(None, {}, 0, count)
-        index = 0
-        try:
-            for index, element in enumerate(elements, start=1):
-                out: dict[str, Any] = {}
-                child.current, child.out, child.loop_index = element, out, index
-                for statement in body:
-                    statement(child)
-                results.append(out)
-        except MapError as error:
-            raise MapError(f"{error.message} ({suffix}, element {index} of {count})", error.span,
-                           code=error.code) from error
-        put(scope.out, results)
-
-    return each
-
-
-def _assign_object(item: ast.AssignObject, env: CompileEnv) -> Statement:
-    context = compile_expr(item.context, env) if item.context is not None else None
-    body = _compile_items(item.items, env)
-    put = _setter(item.target)
-    span = item.span
-
-    def build(scope: Scope) -> None:
-        current = scope.current
-        if context is not None:
-            try:
-                current = context(scope)
-            except Exception as error:
-                raise _fail(error, span) from error
-            if type(current) is list:
-                current = current[0] if current else None
-            if is_missing(current):
+    def object(self, item: ast.AssignObject, frame: Frame, loops: tuple[Loop, ...]) -> None:
+        source = self.source
+        with source.tagged(Place(item.span, loops)):
+            source.line(f"# line {item.span.line}: object")
+            if item.context is None:
+                self._object_body(item, frame.cur, frame.cur_is_dict, frame, loops)
                 return
-        # The block runs in the caller's scope, moved to the object and put back after: no scope
-        # is made per object, and nothing keeps a scope once its statements have returned.
-        outer_current, outer_out = scope.current, scope.out
-        out: dict[str, Any] = {}
-        scope.current, scope.out = current, out
-        try:
-            for statement in body:
-                statement(scope)
-        finally:
-            scope.current, scope.out = outer_current, outer_out
-        if out:
-            put(outer_out, out)
+            context = self.exprs.emit(item.context, frame).code
+            current, is_dict = source.name("c"), source.name("d")
+            source.line(f"{current} = {context}")
+            source.line(f"if type({current}) is list:")
+            with source.block():
+                source.line(f"{current} = {current}[0] if {current} else None")
+            source.line(f"if {present_test(Value(current))}:")
+            with source.block():
+                source.line(f"{is_dict} = type({current}) is dict")
+                self._object_body(item, current, is_dict, frame, loops)
 
-    return build
+    def _object_body(
+        self, item: ast.AssignObject, current: str, is_dict: str, frame: Frame, loops: tuple[Loop, ...]
+    ) -> None:
+        # loop.index and loop.count stay those of the enclosing `for each`
+        out = self.source.name("o")
+        self.source.line(f"{out} = {{}}")
+        self.items(item.items, Frame(current, is_dict, out, frame.index, frame.count), loops)
+        self.source.line(f"if {out}:")
+        with self.source.block():
+            self.store(item.target, Value(out, dict, False), frame.out)
 
+    def when(self, item: ast.MapWhen, frame: Frame, loops: tuple[Loop, ...]) -> None:
+        source = self.source
+        # One flag instead of nested else blocks: a long chain of clauses does not nest the code.
+        looking = source.name("m")
+        with source.tagged(Place(item.span, loops)):
+            source.line(f"{looking} = True")
+        for number, (condition, items) in enumerate(item.clauses):
+            with source.tagged(Place(condition.span, loops)):
+                if number == 0:
+                    self._clause(condition, items, looking, frame, loops)
+                    continue
+                source.line(f"if {looking}:")
+                with source.block():
+                    self._clause(condition, items, looking, frame, loops)
+        if item.otherwise is not None:
+            with source.tagged(Place(item.span, loops)):
+                source.line(f"if {looking}:")
+                with source.block():
+                    self.items(item.otherwise, frame, loops)
 
-def _when(item: ast.MapWhen, env: CompileEnv) -> Statement:
-    clauses = tuple(
-        (compile_expr(cond, env), _compile_items(items, env), cond.span) for cond, items in item.clauses
-    )
-    otherwise = _compile_items(item.otherwise, env) if item.otherwise is not None else ()
-
-    def when(scope: Scope) -> None:
-        for condition, body, span in clauses:
-            try:
-                holds = truthy(condition(scope))
-            except Exception as error:
-                raise _fail(error, span) from error
-            if holds:
-                for statement in body:
-                    statement(scope)
-                return
-        for statement in otherwise:
-            statement(scope)
-
-    return when
+    def _clause(
+        self, condition: ast.Expr, items: tuple[ast.MapItem, ...], looking: str, frame: Frame, loops: tuple[Loop, ...]
+    ) -> None:
+        self.source.line(f"# line {condition.span.line}: when")
+        self.source.line(f"if {holds(self.exprs.emit(condition, frame))}:")
+        with self.source.block():
+            self.source.line(f"{looking} = False")
+            self.items(items, frame, loops)

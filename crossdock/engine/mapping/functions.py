@@ -24,12 +24,18 @@ Calling convention (what the compiler does with a spec):
 - ``needs_context``: ``impl(context, *values)`` with a :class:`FunctionContext` (clock, uuid source);
 - ``lazy`` (only ``if``): ``impl(*thunks)``, each argument as a zero-argument callable that evaluates
   it, so that the branch not taken is never evaluated (it may fail, or be slow).
+- ``bind``: when every argument after the first is a literal, the compiler calls
+  ``bind(*literals)`` once and then the function it returns with the first value only, so that a
+  date format or a substring position is checked once per map, not once per message. A literal
+  that ``bind`` refuses (FunctionError) keeps the plain call, which then fails when the map runs.
 
-The compiler checks the number of arguments against ``min_args``/``max_args`` before calling.
+The compiler checks the number of arguments against ``min_args``/``max_args`` before calling. It
+also reads ``result_type``, taken from the implementation's return annotation, to skip type checks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -40,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from crossdock.engine.clock import Clock, SystemClock
 
@@ -90,6 +96,10 @@ class FunctionSpec:
     lazy: bool = False
     needs_context: bool = False
     examples: tuple[Example, ...] = ()
+    result_type: type | None = None
+    """The exact type of every result that is not null (str, Decimal, int, bool, list); None: it varies."""
+    bind: Callable[..., Callable[[Any], Any]] | None = None
+    """Pre-binds literal arguments after the first (see the module docstring)."""
 
     @property
     def signature(self) -> str:
@@ -124,8 +134,30 @@ def _function(
             name=name, params=params, category=category, min_args=min_args, max_args=max_args,
             summary=summary, example=example, returns=returns, impl=impl, lazy=lazy,
             needs_context=needs_context, examples=tuple(Example(args, result) for args, result in examples),
+            result_type=_result_type(impl),
         )
         return impl
+
+    return register
+
+
+def _result_type(impl: Callable[..., Any]) -> type | None:
+    """The one type an implementation's return annotation allows besides None (`str | None`: str)."""
+    annotation = get_type_hints(impl)["return"]
+    members = [member for member in (get_args(annotation) or (annotation,)) if member is not type(None)]
+    if len(members) != 1:
+        return None
+    (member,) = members
+    origin = getattr(member, "__origin__", member)  # list[str] -> list
+    return origin if isinstance(origin, type) and origin is not Any else None
+
+
+def _binds(name: str) -> Callable[[Callable[..., Callable[[Any], Any]]], Callable[..., Callable[[Any], Any]]]:
+    """Register the decorated function as the `bind` of function `name` (see the module docstring)."""
+
+    def register(bind: Callable[..., Callable[[Any], Any]]) -> Callable[..., Callable[[Any], Any]]:
+        FUNCTIONS[name] = dataclasses.replace(FUNCTIONS[name], bind=bind)
+        return bind
 
     return register
 
@@ -203,7 +235,8 @@ def _whole(value: Any, what: str) -> int:
 def _text(value: Any) -> str:
     """`value` as text: Decimal without an exponent, booleans as true/false, dates as ISO."""
     if isinstance(value, str):
-        return value
+        # plain text, also for a subclass (a canonical Unit): results are exactly `str` (see result_type)
+        return value if type(value) is str else str.__str__(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -235,7 +268,42 @@ _TOKEN_FIELDS = {"YYYY": ("year", 4), "CCYY": ("year", 4), "YY": ("year", 2), "M
                  "DD": ("day", 2), "HH": ("hour", 2), "mm": ("minute", 2), "ss": ("second", 2)}
 
 
+# The position of each field in datetime's arguments (year, month, day, hour, minute, second).
+_FIELD_POSITIONS = {"year": 0, "month": 1, "day": 2, "hour": 3, "minute": 4, "second": 5}
+
+
+def _date_reader(fmt: Any) -> Callable[[str], dt.datetime]:
+    """The function that reads text written in `fmt`; FunctionError for a format that is not one."""
+    if not isinstance(fmt, str) or not fmt:
+        raise FunctionError(f"the format must be text such as \"CCYYMMDD\", got {_show(fmt)}")
+    return _format_reader(fmt)
+
+
 @functools.lru_cache(maxsize=256)
+def _format_reader(fmt: str) -> Callable[[str], dt.datetime]:
+    pattern, tokens = _date_format(fmt)
+    # per group: where its number goes, and whether it is a two-digit year
+    places = tuple((_FIELD_POSITIONS[_TOKEN_FIELDS[token][0]], token == "YY") for token in tokens)
+
+    def read(value: str) -> dt.datetime:
+        match = pattern.fullmatch(value.strip())
+        if match is None:
+            raise FunctionError(f"{_show(value)} does not match the format {_show(fmt)}")
+        parts = [0, 0, 0, 0, 0, 0]
+        for (position, two_digit_year), digits in zip(places, match.groups(), strict=True):
+            number = int(digits)
+            if two_digit_year:
+                # The POSIX pivot, as Python's %y: 69-99 are 1969-1999, 00-68 are 2000-2068.
+                number += 1900 if number >= 69 else 2000
+            parts[position] = number
+        try:
+            return dt.datetime(*parts)
+        except ValueError as error:
+            raise FunctionError(f"{_show(value)} is not a valid date ({error})") from None
+
+    return read
+
+
 def _date_format(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     """The pattern that reads `fmt`, and the token of each of its groups in order."""
     pattern: list[str] = []
@@ -254,26 +322,6 @@ def _date_format(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     if not {"year", "month", "day"} <= fields:
         raise FunctionError(f"the format {_show(fmt)} needs a year (YYYY, CCYY or YY), MM and DD")
     return re.compile("".join(pattern)), tuple(tokens)
-
-
-def _parse_with_format(value: str, fmt: Any) -> dt.datetime:
-    if not isinstance(fmt, str) or not fmt:
-        raise FunctionError(f"the format must be text such as \"CCYYMMDD\", got {_show(fmt)}")
-    pattern, tokens = _date_format(fmt)
-    match = pattern.fullmatch(value.strip())
-    if match is None:
-        raise FunctionError(f"{_show(value)} does not match the format {_show(fmt)}")
-    parts: dict[str, int] = {}
-    for token, digits in zip(tokens, match.groups(), strict=True):
-        number = int(digits)
-        if token == "YY":
-            # The POSIX pivot, as Python's %y: 69-99 are 1969-1999, 00-68 are 2000-2068.
-            number += 1900 if number >= 69 else 2000
-        parts[_TOKEN_FIELDS[token][0]] = number
-    try:
-        return dt.datetime(**parts)
-    except ValueError as error:
-        raise FunctionError(f"{_show(value)} is not a valid date ({error})") from None
 
 
 def _parse_iso(value: Any) -> dt.date:
@@ -307,7 +355,20 @@ def _date(value: Any, fmt: Any = None) -> str | None:
     if fmt is None:
         parsed = _parse_iso(value)
         return (parsed.date() if isinstance(parsed, dt.datetime) else parsed).isoformat()
-    return _parse_with_format(_text(value), fmt).date().isoformat()
+    text = _text(value)
+    return _date_reader(fmt)(text).date().isoformat()
+
+
+@_binds("date")
+def _bind_date(fmt: Any) -> Callable[[Any], str | None]:
+    if fmt is None:
+        return _date
+    read = _date_reader(fmt)
+
+    def date(value: Any) -> str | None:
+        return None if _blank(value) else read(_text(value)).date().isoformat()
+
+    return date
 
 
 @_function(
@@ -328,7 +389,20 @@ def _datetime(value: Any, fmt: Any = None) -> str | None:
         if not isinstance(parsed, dt.datetime):
             parsed = dt.datetime.combine(parsed, dt.time())
         return parsed.isoformat()
-    return _parse_with_format(_text(value), fmt).isoformat()
+    text = _text(value)
+    return _date_reader(fmt)(text).isoformat()
+
+
+@_binds("datetime")
+def _bind_datetime(fmt: Any) -> Callable[[Any], str | None]:
+    if fmt is None:
+        return _datetime
+    read = _date_reader(fmt)
+
+    def datetime(value: Any) -> str | None:
+        return None if _blank(value) else read(_text(value)).isoformat()
+
+    return datetime
 
 
 @_function(
@@ -427,13 +501,31 @@ def _round(value: Any, places: Any = 2) -> Decimal | None:
     if _blank(value):
         return None
     number = _number(value)
+    return _quantize(number, _places(places))
+
+
+def _places(places: Any) -> int:
     digits = _whole(places, "places")
     if digits < 0:
         raise FunctionError(f"places must be 0 or more, got {digits}")
+    return digits
+
+
+def _quantize(number: Decimal, digits: int) -> Decimal:
     try:
         return number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     except InvalidOperation:
         raise FunctionError(f"{_show(number)} is too large to show {digits} decimal places") from None
+
+
+@_binds("round")
+def _bind_round(places: Any = 2) -> Callable[[Any], Decimal | None]:
+    digits = _places(places)
+
+    def round_(value: Any) -> Decimal | None:
+        return None if _blank(value) else _quantize(_number(value), digits)
+
+    return round_
 
 
 @_function(
@@ -542,7 +634,8 @@ def _trim(value: Any) -> str | None:
     examples=[(("PO-", None, Decimal("42")), "PO-42")],
 )
 def _concat(*values: Any) -> str:
-    return "".join(_text(value) for value in values if value is not None)
+    # a list, not a generator: join builds one anyway, and this runs for most messages
+    return "".join([value if type(value) is str else _text(value) for value in values if value is not None])
 
 
 @_function(
@@ -556,26 +649,61 @@ def _substring(value: Any, start: Any, length: Any = None) -> str | None:
     if value is None:
         return None
     text = _text(value)
+    return text[_slice(start, length)]
+
+
+def _slice(start: Any, length: Any) -> slice:
+    """The characters `substring` takes, from its 1-based start and optional length."""
     first = _whole(start, "start")
     if first < 1:
         raise FunctionError(f"start counts from 1, got {first}")
     if length is None:
-        return text[first - 1 :]
+        return slice(first - 1, None)
     count = _whole(length, "length")
     if count < 0:
         raise FunctionError(f"length must be 0 or more, got {count}")
-    return text[first - 1 : first - 1 + count]
+    return slice(first - 1, first - 1 + count)
+
+
+@_binds("substring")
+def _bind_substring(start: Any, length: Any = None) -> Callable[[Any], str | None]:
+    part = _slice(start, length)
+
+    def substring(value: Any) -> str | None:
+        return None if value is None else _text(value)[part]
+
+    return substring
 
 
 def _pad(value: Any, width: Any, char: Any, left: bool) -> str | None:
     if value is None:
         return None
     text = _text(value)
+    size, fill = _padding(width, char)
+    return text.rjust(size, fill) if left else text.ljust(size, fill)
+
+
+def _padding(width: Any, char: Any) -> tuple[int, str]:
     size = _whole(width, "width")
     fill = _required_text(char, "the padding character")
     if len(fill) != 1:
         raise FunctionError(f"the padding character must be one character, got {_show(fill)}")
-    return text.rjust(size, fill) if left else text.ljust(size, fill)
+    return size, fill
+
+
+def _bind_pad(left: bool) -> Callable[..., Callable[[Any], str | None]]:
+    def bind(width: Any, char: Any = " ") -> Callable[[Any], str | None]:
+        size, fill = _padding(width, char)
+
+        def pad(value: Any) -> str | None:
+            if value is None:
+                return None
+            text = _text(value)
+            return text.rjust(size, fill) if left else text.ljust(size, fill)
+
+        return pad
+
+    return bind
 
 
 @_function(
@@ -598,6 +726,10 @@ def _pad_left(value: Any, width: Any, char: Any = " ") -> str | None:
 )
 def _pad_right(value: Any, width: Any, char: Any = " ") -> str | None:
     return _pad(value, width, char, left=False)
+
+
+_binds("pad_left")(_bind_pad(left=True))
+_binds("pad_right")(_bind_pad(left=False))
 
 
 @_function(
