@@ -28,6 +28,7 @@ from crossdock.formats.x12.segment import IsaSegment, Segment
 from crossdock.formats.x12.tokenizer import Finding, Tokenizer
 
 ENVELOPE_IDS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE", "TA1"})
+_TRAILERS = frozenset({"IEA", "GE", "SE"})
 
 DEFAULT_MAX_TRACKED_CONTROL_NUMBERS = 100_000
 
@@ -198,8 +199,12 @@ class EnvelopeReader:
                     keep(segment)
                     continue
                 self._count = count
-                # Findings of the segments up to this one belong to the envelopes open until now.
-                events = self._drain(findings, segment.index) if findings else []
+                events: list[Event] = []
+                if findings:
+                    # Findings of earlier segments, and those of a trailer, belong to the envelopes
+                    # open now; those of a header to the envelope it opens.
+                    own = segment.index if segment.id in _TRAILERS else (segment.index or 1) - 1
+                    events += self._drain(findings, own)
                 events += self._envelope(segment)
                 if findings:
                     events += self._drain(findings, segment.index)
@@ -211,6 +216,7 @@ class EnvelopeReader:
         self._count = count
         yield from self._drain(findings, None)
         yield from self._finish()
+
     # Routing -------------------------------------------------------------------------------------
 
     def _issue(self, code: str, message: str, at: Segment, *, tolerable: bool = False, **fields: object) -> Issue:

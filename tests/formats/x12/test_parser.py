@@ -279,3 +279,12 @@ def _peak_while_streaming(count: int) -> int:
 def test_streaming_memory_does_not_grow_with_the_number_of_sets() -> None:
     small, large = _peak_while_streaming(300), _peak_while_streaming(3000)
     assert large < small * 1.5 + 256 * 1024
+
+
+def test_tokenizer_findings_go_to_the_envelope_they_concern() -> None:
+    document = x12.read(FIXTURES / "messy" / "unterminated_last_segment.x12", mode=Mode.LENIENT)
+    assert [issue.code for issue in document.interchanges[0].issues] == ["X12-E021"]
+    wrapped = x12.read(FIXTURES / "messy" / "wrapped_80_columns.x12", mode=Mode.LENIENT)
+    assert [(issue.code, issue.segment_id) for issue in wrapped.interchanges[0].issues] == [("X12-E022", "ISA")]
+    assert [issue.segment_id for issue in next(wrapped.sets()).issues][:2] == ["ST", "PER"]
+    assert wrapped.issues == []
