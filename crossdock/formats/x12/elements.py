@@ -50,8 +50,11 @@ def _length(definition: ElementDef, size: int, what: str) -> Finding:
 
 
 def _value_check(definition: ElementDef) -> Callable[[str], Finding]:
-    """The check for one simple element's non-empty value, chosen once by data type."""
-    kind = definition.type
+    """The check for one simple element's non-empty value, chosen once by data type.
+
+    The checks compare lengths inline: they run for every value not seen before.
+    """
+    kind, low, high = definition.type, definition.min, definition.max
     if kind == "ID":
         codes = frozenset(definition.codes or ())
         complete = definition.complete
@@ -62,14 +65,14 @@ def _value_check(definition: ElementDef) -> Callable[[str], Finding]:
                     return "X12-D007", f"{value!r} is not a valid code", False
                 found = _length(definition, len(value), f"{value!r}")
                 return found or ("X12-D011", f"{value!r} is not among the codes crossdock knows", True)
-            return _length(definition, len(value), f"{value!r}")
+            return None if low <= len(value) <= high else _length(definition, len(value), f"{value!r}")
 
         return check_id
     if kind == "DT":
-        return lambda value: (None if is_date(value) and definition.min <= len(value) <= definition.max
+        return lambda value: (None if low <= len(value) <= high and is_date(value)
                               else ("X12-D008", f"{value!r} is not a valid date", False))
     if kind == "TM":
-        return lambda value: (None if is_time(value) and definition.min <= len(value) <= definition.max
+        return lambda value: (None if low <= len(value) <= high and is_time(value)
                               else ("X12-D009", f"{value!r} is not a valid time", False))
     if kind == "R" or (kind is not None and kind[0] == "N"):
         digits_of = decimal_digits if kind == "R" else numeric_digits
@@ -79,13 +82,15 @@ def _value_check(definition: ElementDef) -> Callable[[str], Finding]:
             digits = digits_of(value)
             if digits is None:
                 return "X12-D006", f"{value!r} is not {name}", False
-            return _length(definition, digits, f"{value!r}")
+            return None if low <= digits <= high else _length(definition, digits, f"{value!r}")
 
         return check_number
     if kind == "B":
         return lambda value: None
 
     def check_text(value: str) -> Finding:
+        if low <= len(value) <= high and value.isprintable():
+            return None
         if not value.isprintable():
             return "X12-D006", f"{value!r} holds a control character", False
         return _length(definition, len(value), f"{value!r}")
@@ -101,7 +106,8 @@ class ElementRule:
     def __init__(self, definition: ElementDef, position: int) -> None:
         self.definition = definition
         self.position = position
-        self.known: dict[str, None] = {}
+        # The empty value is always fine here: whether an element may be empty is checked apart.
+        self.known: dict[str, None] = {"": None}
         self.components = (tuple(ElementRule(component, index)
                                  for index, component in enumerate(definition.components, 1))
                            if definition.components is not None else None)
@@ -160,8 +166,16 @@ class SegmentRule:
                                     _text(elements[len(rules)], separator)))
         for value, known, rule in zip(elements, self.known, rules, strict=False):
             if value.__class__ is str:
-                if value and value not in known:
-                    self._value(value, rule, problems, separator)  # type: ignore[arg-type]
+                if value not in known:
+                    check = rule.check
+                    if check is None:  # a composite written without its component separator
+                        self._composite(value, rule, problems, separator)
+                        continue
+                    found = check(value)  # type: ignore[arg-type]
+                    if found is not None:
+                        problems.append(self._problem(found, rule, None, value))  # type: ignore[arg-type]
+                    elif len(known) < KNOWN_VALUES_PER_ELEMENT:
+                        known[value] = None  # type: ignore[index]
             elif value:
                 self._composite(value, rule, problems, separator)
         # Mandatory elements and syntax notes depend only on which elements are present (hold any text,
@@ -201,15 +215,6 @@ class SegmentRule:
         ref = (component or rule).definition.ref
         return Problem(code, f"{where} {message}", rule.position, component.position if component else None,
                        ref, value, warning)
-
-    def _value(self, value: str, rule: ElementRule, problems: list[Problem], separator: str) -> None:
-        """A non-empty text value not seen before: a simple element, or a composite's only component."""
-        if rule.components is not None:
-            self._composite(value, rule, problems, separator)
-            return
-        found = rule.value(value)
-        if found is not None:
-            problems.append(self._problem(found, rule, None, value))
 
     def _composite(self, value: Element, rule: ElementRule, problems: list[Problem], separator: str) -> None:
         """A composite's components; or a simple element that holds the component separator."""
