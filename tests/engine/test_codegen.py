@@ -372,3 +372,29 @@ def test_reads_after_setting_a_nested_field_see_the_change() -> None:
         after = customer.tier
     """)
     assert compiled.run({"customer": {"name": "Ana"}})["after"] == "gold"
+
+
+def test_deeply_nested_blocks_compile_and_name_their_line_and_elements() -> None:
+    """Python refuses more than 20 nested blocks in one function: deep blocks go into local functions."""
+    depth = 24
+    opening = "".join(f"{'  ' * level}level{level} = for each items\n" for level in range(depth))
+    inner = "  " * depth + "amount = price * 2\n"
+    closing = "".join(f"{'  ' * level}end\n" for level in reversed(range(depth)))
+    body = opening + inner + closing
+    compiled = compile_text(body)
+    assert "def _part" in compiled.source
+
+    def document(price: Any) -> dict[str, Any]:
+        value: dict[str, Any] = {"price": price}
+        for _ in range(depth):
+            value = {"items": [{"items": []}, value]}
+        return value
+
+    out: Any = compiled.run(document("1.5"))
+    for level in range(depth):
+        out = out[f"level{level}"][1]
+    assert out == {"amount": Decimal("3.0")}
+    error = failure(compiled, document("x"))
+    assert error.span is not None and error.span.line == line_of(body, "amount =")
+    assert error.message.count("element 2 of 2") == depth
+    assert f"(for each at line {line_of(body, 'level0 =')}, element 2 of 2)" in error.message

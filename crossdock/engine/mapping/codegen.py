@@ -71,6 +71,7 @@ class Source:
         self._counter = itertools.count(1)
         self._hoisted: dict[int, str] = {}
         self._known: list[dict[str, Any]] = [{}]
+        self._function_depths = [0]  # the indentation where each enclosing function's body starts
 
     def name(self, prefix: str) -> str:
         """A new local or hoisted name: `prefix` and a number, so it never clashes with a helper."""
@@ -115,6 +116,8 @@ class Source:
         self._depth += 1
         if kind != "try":
             self._known.append({} if kind == "function" else dict(self._known[-1]))
+        if kind == "function":
+            self._function_depths.append(self._depth)
         try:
             yield
             if all(text.startswith("#") for _, text, _ in self._lines[start:]):  # comments are no statement
@@ -123,6 +126,17 @@ class Source:
             self._depth -= 1
             if kind != "try":
                 self._known.pop()
+            if kind == "function":
+                self._function_depths.pop()
+
+    @property
+    def nesting(self) -> int:
+        """How many blocks deep the current line is in its function.
+
+        Python refuses a function with more than 20 nested loops and `try` blocks; the writers start
+        a local function before that.
+        """
+        return self._depth - self._function_depths[-1]
 
     @contextmanager
     def tagged(self, tag: Any) -> Iterator[None]:

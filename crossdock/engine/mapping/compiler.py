@@ -50,6 +50,7 @@ from crossdock.engine.mapping.expressions import (
     Frame,
     PathCompiler,
     Value,
+    frame_parameters,
     holds,
     missing_test,
     present_test,
@@ -57,6 +58,11 @@ from crossdock.engine.mapping.expressions import (
 from crossdock.engine.mapping.functions import FunctionContext
 
 MapFunction = Callable[[Any, FunctionContext, Mapping[str, Any] | None], dict[str, Any]]
+
+# Blocks a map function (or a local function in it) may nest before a block goes into a local function
+# of its own: well below the 20 nested loops and `try` blocks Python allows in one function, as one
+# statement may add a few (a qualifier's loop, a `try` around a call).
+_MAX_NESTING = 12
 
 
 @dataclass
@@ -136,19 +142,27 @@ class Place:
 def map_failure(error: Exception, places: Sequence[Place]) -> MapError:
     """The MapError for `error`, raised in a generated map function whose lines are `places`.
 
-    The first entry of the traceback is the map function itself (it caught the error), at the line
-    that failed; its locals tell which element each enclosing `for each` was at.
+    The traceback starts at the map function (it caught the error) and goes through the local
+    functions it defined (`if` branches, deeply nested blocks), which share its namespace: the last
+    of them was at the line that failed, and their locals tell which element each `for each` was at.
     """
-    trace = error.__traceback__
-    assert trace is not None
-    place = places[trace.tb_lineno]
+    first = error.__traceback__
+    assert first is not None
+    namespace = first.tb_frame.f_globals
+    generated = []
+    trace = first
+    while trace is not None:
+        if trace.tb_frame.f_globals is namespace:
+            generated.append(trace)
+        trace = trace.tb_next
+    place = places[generated[-1].tb_lineno]
     if isinstance(error, MapError):  # a nested target that cannot be set: it names its own line
         failure = error
     elif isinstance(error, EvaluationError):
         failure = MapError(str(error), place.span, code="M001")
     else:
         failure = MapError(f"{type(error).__name__}: {error}", place.span, code="M002")
-    locals_ = trace.tb_frame.f_locals
+    locals_ = {name: value for entry in generated for name, value in entry.tb_frame.f_locals.items()}
     for loop in place.loops:
         element = f"for each at line {loop.line}, element {locals_[loop.index]} of {locals_[loop.count]}"
         failure = MapError(f"{failure.message} ({element})", failure.span, code=failure.code)
@@ -215,13 +229,32 @@ class _MapWriter:
         for item in items:
             if isinstance(item, ast.Assign):
                 self.assign(item, frame, loops)
-            elif isinstance(item, ast.AssignEach):
-                self.each(item, frame, loops)
-            elif isinstance(item, ast.AssignObject):
-                self.object(item, frame, loops)
-            elif isinstance(item, ast.MapWhen):
-                self.when(item, frame, loops)
+            elif isinstance(item, ast.AssignEach | ast.AssignObject | ast.MapWhen):
+                if self.source.nesting < _MAX_NESTING:
+                    self.compound(item, frame, loops)
+                else:
+                    self.apart(item, frame, loops)
             # tables and tests are declarations, not statements
+
+    def compound(self, item: ast.AssignEach | ast.AssignObject | ast.MapWhen, frame: Frame,
+                 loops: tuple[Loop, ...]) -> None:
+        """A statement with statements inside."""
+        if isinstance(item, ast.AssignEach):
+            self.each(item, frame, loops)
+        elif isinstance(item, ast.AssignObject):
+            self.object(item, frame, loops)
+        else:
+            self.when(item, frame, loops)
+
+    def apart(self, item: ast.AssignEach | ast.AssignObject | ast.MapWhen, frame: Frame,
+              loops: tuple[Loop, ...]) -> None:
+        """A statement with statements inside, deep down: in a local function of its own, called in place."""
+        name = self.source.name("part")
+        with self.source.tagged(Place(item.span, loops)):
+            self.source.line(f"def {name}({frame_parameters(frame)}):")
+            with self.source.block("function"):
+                self.compound(item, frame, loops)
+            self.source.line(f"{name}()")
 
     def store(self, target: ast.Target, value: Value, out: str) -> None:
         """Set `target` in the output `out` to `value` unless it is missing."""

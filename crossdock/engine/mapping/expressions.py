@@ -447,6 +447,14 @@ class Frame:
     """loop.count."""
 
 
+def frame_parameters(frame: Frame) -> str:
+    """The parameters of a local function that reads what `frame` reads, each bound to the value the
+    outer local has when the function is defined (`cur=cur`): a local captured instead would become a
+    cell, which is slower to read in the whole outer function."""
+    names = ["root", "ctx", "msg", frame.cur, frame.cur_is_dict, frame.out, frame.index.code, frame.count.code]
+    return ", ".join(f"{local}={local}" for local in dict.fromkeys(names) if local != "None")
+
+
 def missing_test(value: Value) -> str:
     """A Python expression, true or false, that holds when `value` is missing."""
     code = value.code
@@ -727,15 +735,9 @@ class ExprWriter:
         return self._bound[key]
 
     def _thunk(self, node: ast.Expr, frame: Frame) -> str:
-        """A local function computing `node`, for a lazy function (`if`), which calls it only if needed.
-
-        What it reads is passed as default arguments rather than captured: a captured local would
-        become a cell, which is slower to read in the whole generated function.
-        """
+        """A local function computing `node`, for a lazy function (`if`), which calls it only if needed."""
         name = self.source.name("th")
-        names = ["root", "ctx", "msg", frame.cur, frame.cur_is_dict, frame.out, frame.index.code, frame.count.code]
-        params = ", ".join(f"{local}={local}" for local in dict.fromkeys(names) if local != "None")
-        self.source.line(f"def {name}({params}):")
+        self.source.line(f"def {name}({frame_parameters(frame)}):")
         with self.source.block("function"):
             value = self.emit(node, frame)
             self.source.line(f"return {value.code}")
