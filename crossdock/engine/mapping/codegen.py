@@ -13,9 +13,10 @@ names and the namespace, and is the only way text gets into the generated code:
   is *hoisted*: stored in the function's namespace under a name from a counter (``_dec3``) and read
   by that name, so a number such as ``Decimal('12.50')`` is built once, not parsed per message.
 - Local variables are named by the same counter (``_v7``, ``_c2``), never after user text; the few
-  fixed names (``root``, ``out`` ...) are the generator's own.
+  fixed names (``root``, ``out`` ...) are the generator's own. The only other words written are
+  ``True``/``False``/``None`` and ints (a list index, a line number in a comment).
 - The code runs in a namespace that holds the runtime helpers and the hoisted values only, with no
-  builtins besides the few helpers listed in ``BUILTINS``: no ``__import__``, ``open`` or ``eval``.
+  builtins besides the few listed in ``BUILTINS``: no ``__import__``, ``open`` or ``eval``.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class Place:
     loops: tuple[Loop, ...]
 
 
-def map_failure(error: Exception, places: Sequence[Place]) -> MapError:
+def map_failure(error: Exception, places: Sequence[Place | None]) -> MapError:
     """The MapError for `error`, raised in a generated map function whose lines are `places`.
 
     The traceback starts at the map function (it caught the error) and goes through the local
@@ -156,6 +156,7 @@ def map_failure(error: Exception, places: Sequence[Place]) -> MapError:
             generated.append(trace)
         trace = trace.tb_next
     place = places[generated[-1].tb_lineno]
+    assert place is not None  # every line in the map function's `try` has one
     if isinstance(error, MapError):  # a nested target that cannot be set: it names its own line
         failure = error
     elif isinstance(error, EvaluationError):
@@ -198,11 +199,11 @@ def compile_map(
     # The runtime passes the message to a map (message.correlation_id, message.headers).
     env = CompileEnv(bag=bag, tables=tables, paths=paths, allow_message=True)
     source = Source({**RUNTIME, "_map_failure": map_failure, "_put": put_nested})
-    places: list[Place] = []
+    places: list[Place | None] = []
     writer = _MapWriter(source, ExprWriter(source, env))
     top = Frame("root", "root_is_dict", "out", NONE, NONE)
     source.line("def _map(root, ctx, msg):")
-    with source.block():
+    with source.block("function"):
         source.line("out = {}")
         source.line("root_is_dict = type(root) is dict")
         source.line("try:")

@@ -423,7 +423,7 @@ class Value:
 
     code: str
     type: type | None = None
-    """Every present value is an instance of this type (str, Decimal, int, bool, list, dict); None: any."""
+    """Every present value is exactly of this type (str, Decimal, int, bool, list, dict); None: any type."""
     optional: bool = True
     """False when the value is never missing (never None, empty text or an empty list)."""
 
@@ -501,7 +501,7 @@ def holds(value: Value) -> str:
     """A Python condition (for `if`) that holds when `value` holds as a condition (see `truthy`)."""
     code = value.code
     if code in ("None", "False", "True"):
-        return "False" if code != "True" else "True"
+        return "True" if code == "True" else "False"
     if value.type is bool or value.type in _EMPTY_TYPES:
         return code
     if value.type is not None:
@@ -906,7 +906,7 @@ def compile_expr(node: ast.Expr, env: CompileEnv) -> Getter:
     source = Source(RUNTIME)
     frame = Frame("cur", "cur_is_dict", "out", Value("idx", int), Value("cnt", int))
     source.line("def _expression(scope):")
-    with source.block():
+    with source.block("function"):
         source.line("root, cur, out, ctx = scope.root, scope.current, scope.out, scope.functions")
         source.line("idx, cnt, msg = scope.loop_index, scope.loop_count, scope.message")
         source.line("cur_is_dict = type(cur) is dict")
