@@ -193,6 +193,16 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class Partner:
+    """`partner "name" ... end`: a trading partner's EDI profile (identifiers, version, acknowledgments)."""
+
+    name: str
+    name_span: Span
+    options: tuple[OptionLine, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Backoff:
     """How long to wait between attempts: exponential from `initial` up to `maximum`, or fixed."""
 
@@ -271,6 +281,18 @@ class Read:
     """`read json`, `read x12 850`: decode the payload with a format."""
 
     format: Endpoint
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """`acknowledge with 997 to file "acks"`: send the X12 acknowledgment of what was read.
+
+    `kind` is 997 or 999, or None to take the partner's choice (999 for 005010, else 997).
+    """
+
+    kind: NumberLit | None
+    endpoint: Endpoint
     span: Span
 
 
@@ -369,7 +391,8 @@ class UsePolicy:
     span: Span
 
 
-Step = Read | Split | Filter | Dedupe | MapStep | Validate | Sink | FanOut | Choice | UsePolicy | PolicySetting
+Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | FanOut | Choice | UsePolicy
+        | PolicySetting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +521,7 @@ class MapDef:
         return tuple(i for i in self.items if isinstance(i, MapTest))
 
 
-Definition = Connection | Policy | Route | MapDef | Table
+Definition = Connection | Partner | Policy | Route | MapDef | Table
 
 
 @dataclass(frozen=True, slots=True)

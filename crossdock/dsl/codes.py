@@ -43,6 +43,7 @@ CODES: dict[str, tuple[str, str]] = {
     "NAME008": ("wrong connection kind", "The connection exists but is of another kind than the step uses."),
     "NAME009": ("unknown function", "Maps may call only the functions of docs/functions.md."),
     "NAME010": ("connection needed", "This connector needs a connection name after its kind."),
+    "NAME011": ("unknown partner", "`partner \"name\"` on an X12 sink names no `partner` block."),
     # options
     "OPT001": ("unknown option", "The connector, format or step declares no such option (a misspelled step "
                                  "under a source or sink lands here too)."),
@@ -79,6 +80,9 @@ CODES: dict[str, tuple[str, str]] = {
                                    "fit each other)."),
     "RTE005": ("no duplicate window", "`skip duplicates ... for` needs a duration longer than zero."),
     "RTE006": ("not decoded yet", "A step reads the message before any `read` step decoded it."),
+    "RTE007": ("nothing to acknowledge", "`acknowledge` follows `read x12`: only X12 is acknowledged."),
+    "RTE008": ("unknown acknowledgment", "`acknowledge with` takes 997 or 999 (or no number: the partner's "
+                                         "profile decides)."),
     # maps
     "MAP001": ("unknown target field", "The target model has no such field."),
     "MAP002": ("required field not assigned", "The target model requires a field the map never assigns."),
@@ -91,6 +95,10 @@ CODES: dict[str, tuple[str, str]] = {
     "MAP010": ("bad JSONPath", "A `$...` path is not valid jsonpath-ng syntax."),
     "MAP011": ("unknown loop value", "Inside `for each`, `loop.index` and `loop.count` are known."),
     "MAP012": ("bad index", "`[n]` takes a whole number from 0."),
+    "MAP013": ("bad X12 path", "X12 paths are segments and elements such as `BEG03`, `N1[N101 = \"ST\"].N104`, "
+                               "`REF04_2`; conditions compare an element with a value."),
+    "MAP014": ("unknown X12 segment or element", "The transaction set's definition (schemas/x12) has no such "
+                                                 "segment, loop or element position."),
     # map tests: reported by `crossdock test`, not by lint
     "TST001": ("fixture missing", "A map test names an input or expected file that does not exist (reported by "
                                   "`crossdock test`)."),

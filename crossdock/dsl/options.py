@@ -348,8 +348,9 @@ def _convert(
             return value
         return bad("takes words" + example)
     if spec.type is OptionType.CHOICE:
-        if len(rest) == 1 and isinstance(rest[0], ast.Word | ast.StringLit):
-            value = rest[0].text if isinstance(rest[0], ast.Word) else rest[0].value
+        if len(rest) == 1 and isinstance(rest[0], ast.Word | ast.StringLit | ast.NumberLit):
+            token = rest[0]
+            value = token.text if isinstance(token, ast.Word) else str(token.value)
             if value not in spec.choices:
                 return bad(f"does not accept '{value}'", did_you_mean(value, spec.choices)
                            or "choose one of: " + ", ".join(spec.choices), rest[0].span)

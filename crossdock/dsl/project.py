@@ -24,6 +24,7 @@ class Project:
     files: list[Path] = field(default_factory=list)
     modules: list[ast.Module] = field(default_factory=list)
     connections: dict[str, ast.Connection] = field(default_factory=dict)
+    partners: dict[str, ast.Partner] = field(default_factory=dict)
     policies: dict[str, ast.Policy] = field(default_factory=dict)
     routes: dict[str, ast.Route] = field(default_factory=dict)
     maps: dict[str, ast.MapDef] = field(default_factory=dict)
@@ -76,6 +77,8 @@ def _index(project: Project, definition: ast.Definition, bag: DiagnosticBag) -> 
     if isinstance(definition, ast.Connection):
         table: dict = project.connections
         name, span, what = definition.name, definition.name_span, "connection"
+    elif isinstance(definition, ast.Partner):
+        table, name, span, what = project.partners, definition.name, definition.name_span, "partner"
     elif isinstance(definition, ast.Policy):
         table, name, span, what = project.policies, definition.name, definition.name_span, "policy"
     elif isinstance(definition, ast.Route):

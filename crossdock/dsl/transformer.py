@@ -152,6 +152,19 @@ class AstBuilder(Transformer):
         return ast.Connection(self.unquote(name), self.tspan(name), kind_name, tuple(options), self.span(meta))
 
     @v_args(meta=True)
+    def partner(self, meta: Any, children: list[Any]) -> ast.Partner:
+        name, *options = children
+        return ast.Partner(self.unquote(name), self.tspan(name), tuple(options), self.span(meta))
+
+    @v_args(meta=True)
+    def acknowledge(self, meta: Any, children: list[Any]) -> ast.Acknowledge:
+        kind = None
+        if children and isinstance(children[0], Token) and children[0].type == "NUMBER":
+            token = children.pop(0)
+            kind = ast.NumberLit(Decimal(token.value), self.tspan(token))
+        return ast.Acknowledge(kind, self.endpoint(meta, children), self.span(meta))
+
+    @v_args(meta=True)
     def policy(self, meta: Any, children: list[Any]) -> ast.Policy:
         name, *settings = children
         return ast.Policy(self.unquote(name), self.tspan(name), tuple(settings), self.span(meta))

@@ -9,8 +9,8 @@ on what a route file means.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from crossdock.engine.errors import TransientKind
 from crossdock.engine.mapping.compiler import CompiledMap, compile_map
 from crossdock.engine.mapping.expressions import CompileEnv, Getter, PathCompiler, compile_expr
 from crossdock.engine.plan import (
+    AcknowledgePlan,
     ChoicePlan,
     DeadLetterPlan,
     DedupePlan,
@@ -55,8 +56,11 @@ from crossdock.engine.plan import (
     ValidatePlan,
 )
 from crossdock.engine.templates import compile_template, is_template
+from crossdock.engine.x12 import x12_path_compiler
 from crossdock.formats.base import UnknownFormat, format_names, load_format
+from crossdock.formats.x12.profile import PARTNER_OPTIONS, VERSIONS, PartnerProfile
 
+ACK_SETS = ("997", "999")
 MAX_RETRIES = 100
 MAX_CONCURRENCY = 256
 DEFAULT_CONCURRENCY = 4
@@ -69,6 +73,9 @@ FORMAT_OPTION = OptionSpec(
 
 # What the body is after each kind of step, so expressions and maps know how to read it.
 RAW = "raw"
+
+# Path compilers for bodies that are not JSON-like, by format, built from the format's arguments.
+PATH_COMPILERS: dict[str, Callable[[Mapping[str, str]], PathCompiler]] = {"x12": x12_path_compiler}
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class ProjectCompiler:
         self.step_keywords = step_keywords()
         self.tables: dict[str, dict[Any, Any]] = {}
         self.connections: dict[str, ResolvedOptions] = {}
-        self.path_compilers: dict[str, PathCompiler] = {}
+        self.partners: dict[str, PartnerProfile] = {}
 
     # ---- tables ---------------------------------------------------------------------------------
 
@@ -150,7 +157,9 @@ class ProjectCompiler:
             tables = dict(self.tables)
             for table in definition.tables:
                 tables[table.name.text] = self.load_table(table)
-            paths = self.path_compiler(definition.source.kind.text)
+            arguments = self.format_arguments(definition.source.kind.text, definition.source.args,
+                                              definition.source.span)[0]
+            paths = self.path_compiler(definition.source.kind.text, arguments)
             compiled[name] = compile_map(definition, self.bag, tables, paths)
             self._check_map_kinds(definition)
         return compiled
@@ -166,9 +175,42 @@ class ProjectCompiler:
             self.bag.error("NAME005", f"unknown target '{target.text}' for a map", target.span,
                            did_you_mean(target.text, known_sources) or "a canonical model such as Order, or json")
 
-    def path_compiler(self, kind: str) -> PathCompiler | None:
+    def path_compiler(self, kind: str, arguments: Mapping[str, str]) -> PathCompiler | None:
         """The path compiler for bodies of `kind` (None: JSON-like values, read with dotted paths)."""
-        return self.path_compilers.get(kind)
+        factory = PATH_COMPILERS.get(kind)
+        return factory(arguments) if factory is not None else None
+
+    def format_arguments(
+        self, kind: str, tokens: Sequence[ast.OptToken], where: Span
+    ) -> tuple[dict[str, str], tuple[ast.OptToken, ...]]:
+        """The positional values after a format's name (`x12 850 004010`), and the tokens after them."""
+        if kind not in format_names():
+            return {}, tuple(tokens)
+        declared = load_format(kind).SPEC.arguments
+        values: dict[str, str] = {}
+        rest = list(tokens)
+        while rest and isinstance(rest[0], ast.NumberLit | ast.StringLit):
+            token = rest.pop(0)
+            if len(values) == len(declared):
+                self.bag.error("OPT001", f"{kind} takes {len(declared)} value(s) after its name", token.span,
+                               "; ".join(f"{name}: {text}" for name, text in declared) or None)
+                continue
+            text = token.value if isinstance(token, ast.StringLit) else str(token.value)
+            values[declared[len(values)][0]] = text
+        return values, tuple(rest)
+
+    # ---- partners -------------------------------------------------------------------------------
+
+    def compile_partners(self) -> dict[str, PartnerProfile]:
+        for name, partner in self.project.partners.items():
+            options = resolve_options(partner.options, PARTNER_OPTIONS, scope=Scope.ANY, role=None,
+                                      owner=f"partner '{name}'", bag=self.bag, anchor=partner.name_span)
+            version = options.get("version")
+            if version is not None and version[:6] not in VERSIONS:
+                self.bag.error("OPT002", f"'version' {version!r} is not a version crossdock writes",
+                               options.span("version") or partner.span, "use " + " or ".join(VERSIONS))
+            self.partners[name] = PartnerProfile.from_options(name, {k: options.get(k) for k in options.values})
+        return self.partners
 
     # ---- connections ----------------------------------------------------------------------------
 
@@ -396,12 +438,12 @@ class ProjectCompiler:
             return None, body
         return handler(self, item, settings, context, path, body)
 
-    def expression(self, node: ast.Expr, body: str, where: Span) -> Getter:
+    def expression(self, node: ast.Expr, body: str, where: Span, context: _RouteContext) -> Getter:
         if body == RAW:
             self.bag.error("RTE006", "this step reads the message, but the route has not decoded it yet", where,
                            "add a step such as `read json` before it")
-        env = CompileEnv(bag=self.bag, tables=self.tables, paths=self.path_compiler(body),
-                         allow_message=True, allow_out=False)
+        paths = self.path_compiler(body, context.format_arguments.get(body, {}))
+        env = CompileEnv(bag=self.bag, tables=self.tables, paths=paths, allow_message=True, allow_out=False)
         return compile_expr(node, env)
 
     def _read(self, item: ast.Read, settings: Settings, context: _RouteContext, path: str, body: str):
@@ -412,27 +454,30 @@ class ProjectCompiler:
             self.bag.error("NAME007", f"unknown format '{name.text}'", name.span,
                            error.hint or "known formats: " + ", ".join(format_names()))
             return None, body
+        arguments, head = self.format_arguments(name.text, item.format.head, item.span)
+        context.format_arguments[name.text] = arguments
         lines = list(item.format.options)
-        inline = head_option_line(item.format.head, item.span)
+        inline = head_option_line(head, item.span)
         if inline is not None:
             lines.insert(0, inline)
         # A format's source role is decoding (`read`), its sink role encoding (options on a `to` step).
         options = resolve_options(lines, fmt.SPEC.options, scope=Scope.STEP, role=Role.SOURCE,
                                   owner=f"read {name.text}", bag=self.bag, step_keywords=self.step_keywords)
-        plain = {key: options.get(key) for key in options.values}
+        plain = {**arguments, **{key: options.get(key) for key in options.values}}
         return ReadPlan(path, f"read {name.text}", item.span, name.text, plain), name.text
 
     def _split(self, item: ast.Split, settings: Settings, context: _RouteContext, path: str, body: str):
-        return SplitPlan(path, "for each", item.span, self.expression(item.over, body, item.span)), body
+        return SplitPlan(path, "for each", item.span, self.expression(item.over, body, item.span, context)), body
 
     def _filter(self, item: ast.Filter, settings: Settings, context: _RouteContext, path: str, body: str):
-        return FilterPlan(path, "keep only when", item.span, self.expression(item.condition, body, item.span)), body
+        condition = self.expression(item.condition, body, item.span, context)
+        return FilterPlan(path, "keep only when", item.span, condition), body
 
     def _dedupe(self, item: ast.Dedupe, settings: Settings, context: _RouteContext, path: str, body: str):
         if item.ttl.seconds <= 0:
             self.bag.error("RTE005", "duplicates must be remembered for some time", item.ttl.span,
                            "for example: for 30 days")
-        key = self.expression(item.key, body, item.span)
+        key = self.expression(item.key, body, item.span, context)
         return DedupePlan(path, "skip duplicates", item.span, key, item.ttl.seconds), body
 
     def _map(self, item: ast.MapStep, settings: Settings, context: _RouteContext, path: str, body: str):
@@ -472,6 +517,11 @@ class ProjectCompiler:
         fmt = endpoint.options.get("format") or FORMAT_OPTION.default
         encode = {spec.key: endpoint.options.get(spec.key) for spec in format_specs
                   if spec.key in endpoint.options.values}
+        partner = encode.get("partner")
+        if partner is not None and partner not in self.project.partners:
+            self.bag.error("NAME011", f"unknown partner '{partner}'", endpoint.options.span("partner") or item.span,
+                           did_you_mean(partner, self.project.partners)
+                           or self._declared("partners", self.project.partners))
         plan = SinkPlan(path, f"to {endpoint.label}", item.span, endpoint, fmt, encode, settings.retry,
                         settings.dead_letter or DeadLetterPlan(None))
         return plan, body
@@ -500,7 +550,7 @@ class ProjectCompiler:
     def _choice(self, item: ast.Choice, settings: Settings, context: _RouteContext, path: str, body: str):
         clauses = []
         for number, clause in enumerate(item.clauses):
-            condition = self.expression(clause.condition, body, clause.span)
+            condition = self.expression(clause.condition, body, clause.span, context)
             inner = self.settings(clause.steps, settings, "branch")
             clauses.append((condition, self.steps(clause.steps, inner, context, f"{path}/when{number}/", body)))
         otherwise = None
@@ -513,16 +563,38 @@ class ProjectCompiler:
         return ChoicePlan(path, "when", item.span, clauses, otherwise), body
 
 
+    def _acknowledge(self, item: ast.Acknowledge, settings: Settings, context: _RouteContext, path: str, body: str):
+        kind = None
+        if item.kind is not None:
+            kind = str(item.kind.value)
+            if kind not in ACK_SETS:
+                self.bag.error("RTE008", f"acknowledge with 997 or 999, not {kind}", item.kind.span,
+                               "or leave the number out: the partner's profile decides")
+        if body != "x12":
+            self.bag.error("RTE007", "only X12 is acknowledged", item.span,
+                           "put `acknowledge ...` right after `read x12`")
+        if settings.dead_letter is None:
+            context.dead_letter_everywhere = False
+        endpoint = self.endpoint(item.endpoint, Role.SINK)
+        if endpoint is None:
+            return None, body
+        plan = AcknowledgePlan(path, f"acknowledge to {endpoint.label}", item.span, endpoint, "x12", {},
+                               settings.retry, settings.dead_letter or DeadLetterPlan(None), kind)
+        return plan, body
+
+
 @dataclass
 class _RouteContext:
     route: ast.Route
     maps: dict[str, CompiledMap]
     has_sink: bool
     dead_letter_everywhere: bool = True
+    format_arguments: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.Read: ProjectCompiler._read,
+    ast.Acknowledge: ProjectCompiler._acknowledge,
     ast.Split: ProjectCompiler._split,
     ast.Filter: ProjectCompiler._filter,
     ast.Dedupe: ProjectCompiler._dedupe,
@@ -576,6 +648,7 @@ def compile_project(project: Project, bag: DiagnosticBag) -> Plan:
     for name, table in project.tables.items():
         compiler.tables[name] = compiler.load_table(table)
     plan = Plan()
+    plan.partners = compiler.compile_partners()
     plan.maps = compiler.compile_maps()
     compiler.compile_connections()
     compiler.compile_policies()

@@ -13,6 +13,7 @@ from crossdock.engine.plan import Plan
 from crossdock.engine.runtime import RouteRunner, Services
 from crossdock.engine.stats import EngineStats
 from crossdock.engine.stores.base import Stores
+from crossdock.engine.stores.edi import open_edi_stores
 from crossdock.engine.stores.sqlite import open_sqlite_stores
 
 STORE_FILE = "crossdock.db"
@@ -21,13 +22,16 @@ JOURNAL_FLUSH_SECONDS = 1.0
 
 @asynccontextmanager
 async def embedded_stores(data_dir: Path) -> AsyncIterator[Stores]:
-    """The SQLite stores (idempotency, dead letters, journal) in `data_dir`."""
+    """The SQLite stores (idempotency, dead letters, journal, EDI control numbers) in `data_dir`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     stores = await open_sqlite_stores(data_dir / STORE_FILE)
     try:
+        stores.edi = await open_edi_stores(data_dir / STORE_FILE)
         yield stores
     finally:
         with anyio.CancelScope(shield=True):
+            if stores.edi is not None:
+                await stores.edi.close()
             await stores.close()
 
 

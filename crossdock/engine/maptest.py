@@ -28,7 +28,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +39,7 @@ from crossdock.engine.clock import ManualClock
 from crossdock.engine.errors import CrossdockError
 from crossdock.engine.mapping.compiler import CompiledMap
 from crossdock.engine.mapping.functions import FunctionContext
+from crossdock.engine.x12.inbound import transaction_sets
 from crossdock.formats.base import format_names, load_format
 
 FIXED_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z: what now() returns in map tests
@@ -114,6 +115,12 @@ def _from_folder(map_name: str, folder: Path) -> Iterator[Case]:
         yield Case(map_name, case_name, source, folder / f"{case_name}.expected.json")
 
 
+# How a decoded input file becomes what a map reads, for formats whose documents hold several units:
+# an X12 file holds transaction sets (the route says `for each transaction`). Several units give a
+# golden file holding a JSON list of outputs.
+MAP_INPUTS: dict[str, Callable[[Any], list[Any]]] = {"x12": transaction_sets}
+
+
 def run_case(compiled: CompiledMap, case: Case) -> CaseResult:
     """Run one case; never raises for a map or data problem (that is a failed case)."""
     try:
@@ -123,7 +130,9 @@ def run_case(compiled: CompiledMap, case: Case) -> CaseResult:
     source_format = compiled.source_kind if compiled.source_kind in format_names() else "json"
     try:
         document = load_format(source_format).decode(data, {})
-        output = compiled.run_validated(document, fixed_functions())
+        inputs = MAP_INPUTS[source_format](document) if source_format in MAP_INPUTS else [document]
+        outputs = [compiled.run_validated(one, fixed_functions()) for one in inputs]
+        output = outputs[0] if len(outputs) == 1 else outputs
         actual_bytes = load_format("json").encode(output, {"pretty": True})
     except CrossdockError as error:
         return CaseResult(case, False, f"{type(error).__name__} {error.code}: {error}")

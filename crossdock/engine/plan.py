@@ -19,6 +19,7 @@ from crossdock.dsl.options import ResolvedOptions
 from crossdock.engine.errors import TransientKind
 from crossdock.engine.mapping.compiler import CompiledMap
 from crossdock.engine.mapping.expressions import Getter
+from crossdock.formats.x12.profile import PartnerProfile
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ class SinkPlan(StepPlan):
 
 
 @dataclass
+class AcknowledgePlan(SinkPlan):
+    """Send the X12 acknowledgment of the document read; `kind` 997/999, or None for the partner's choice."""
+
+    kind: str | None = None
+
+
+@dataclass
 class FanOutPlan(StepPlan):
     """Run every branch concurrently."""
 
@@ -222,3 +230,4 @@ class Plan:
 
     routes: dict[str, RoutePlan] = field(default_factory=dict)
     maps: dict[str, CompiledMap] = field(default_factory=dict)
+    partners: dict[str, PartnerProfile] = field(default_factory=dict)

@@ -29,6 +29,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from crossdock.connectors.base import ConnectorContext, Sink, Source, load_connector
+from crossdock.dsl.diagnostics import DiagnosticBag
 from crossdock.dsl.options import Deferred, OptionType, ResolvedOptions
 from crossdock.engine import snapshot
 from crossdock.engine.clock import Clock, SystemClock
@@ -39,7 +40,15 @@ from crossdock.engine.errors import (
     TransientError,
 )
 from crossdock.engine.mapping.compiler import validate_model
-from crossdock.engine.mapping.expressions import EvaluationError, Getter, Scope, is_missing, truthy
+from crossdock.engine.mapping.expressions import (
+    CompileEnv,
+    EvaluationError,
+    Getter,
+    Scope,
+    compile_expr,
+    is_missing,
+    truthy,
+)
 from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.engine.message import Inbound, Message, Outcome, derived_id
 from crossdock.engine.plan import (
@@ -179,7 +188,7 @@ class RouteRunner:
         for step in walk_steps(self.plan.steps):
             if isinstance(step, SinkPlan):
                 self.sinks[step.path] = await self._open_sink(step.endpoint, stack)
-                self.per_message[step.path] = _per_message(step.endpoint)
+                self.per_message[step.path] = _per_message(step.endpoint, self.services.env)
                 target = step.dead_letter.endpoint
                 if target is not None and step.path not in self.dead_letter_sinks:
                     self.dead_letter_sinks[step.path] = await self._open_sink(target, stack)
@@ -501,7 +510,8 @@ class RouteRunner:
         for key, getter in per_message.expressions.items():
             meta[key] = self.evaluate(getter, message)
         if per_message.headers:
-            meta["headers"] = [(name, _header_value(self, value, message)) for name, value in per_message.headers]
+            meta["headers"] = [(name, value if isinstance(value, str) else self.evaluate(value, message))
+                               for name, value in per_message.headers]
         meta.pop("pending_keys", None)
         return Message(
             body=payload,
@@ -618,7 +628,8 @@ class RouteRunner:
         await self.run_steps(steps, index, message, tracker, continue_outer)
 
 
-def _per_message(endpoint: EndpointPlan) -> _PerMessageOptions:
+def _per_message(endpoint: EndpointPlan, env: Mapping[str, str] | None) -> _PerMessageOptions:
+    """Templates and expressions of a sink's options, compiled once for all its messages."""
     rendered = _PerMessageOptions()
     for key, entry in endpoint.options.values.items():
         for value in entry if isinstance(entry, list) else [entry]:
@@ -627,23 +638,17 @@ def _per_message(endpoint: EndpointPlan) -> _PerMessageOptions:
                 # plain text too: it must replace what the source put under the same key (a file name)
                 rendered.templates[key] = compile_template(value.value) if is_template(value.value) else value.value
             elif kind is OptionType.EXPRESSION:
-                from crossdock.dsl.diagnostics import DiagnosticBag
-                from crossdock.engine.mapping.expressions import CompileEnv, compile_expr
-
-                rendered.expressions[key] = compile_expr(value.value, CompileEnv(DiagnosticBag(), allow_message=True))
+                rendered.expressions[key] = _compiled(value.value)
             elif kind is OptionType.HEADER:
-                rendered.headers.append(value.value)
+                name, header = value.value
+                fixed = isinstance(header, str | Deferred)
+                rendered.headers.append((name, _resolve(header, env) if fixed else _compiled(header)))
     return rendered
 
 
-def _header_value(runner: RouteRunner, value: Any, message: Message) -> Any:
-    if isinstance(value, str | Deferred):
-        return _resolve(value, runner.services.env)
-    from crossdock.dsl.diagnostics import DiagnosticBag
-    from crossdock.engine.mapping.expressions import CompileEnv, compile_expr
-
-    getter = compile_expr(value, CompileEnv(DiagnosticBag(), allow_message=True))
-    return runner.evaluate(getter, message)
+def _compiled(expression: Any) -> Getter:
+    # lint compiled the same expression already and reported any problem; here it is known to be sound
+    return compile_expr(expression, CompileEnv(DiagnosticBag(), allow_message=True))
 
 
 def _view(message: Message) -> dict[str, Any]:

@@ -35,6 +35,9 @@ class FormatSpec:
     options: tuple[OptionSpec, ...] = ()
     extensions: tuple[str, ...] = ()
     """File extensions with the dot (".json"), for guessing a file's format and naming output files."""
+    arguments: tuple[tuple[str, str], ...] = ()
+    """Values written right after the format's name (`read x12 850 004010`): (name, description) pairs,
+    in order; they reach decode and the map's path compiler under those names."""
 
 
 class Format(Protocol):
@@ -54,6 +57,7 @@ class Format(Protocol):
 # Names to modules, imported on first use so that lint never pays for a codec library it does not need.
 _REGISTRY: dict[str, str] = {
     "json": "crossdock.formats.json",
+    "x12": "crossdock.formats.x12.codec",
 }
 
 

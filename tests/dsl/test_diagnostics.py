@@ -659,6 +659,85 @@ CASES = [
           first = items[1.5]
         end
         ''', 4, 17),
+    Case("MAP013", '''\
+        map "m"
+          from x12 850
+          to json
+          ship_to = N1[N101 > "ST"].N102
+        end
+        ''', 4, 16, "N1[N101 = \"ST\"]"),
+    Case("MAP014", '''\
+        map "m"
+          from x12 850
+          to json
+          po = BGE03
+        end
+        ''', 4, 8, "did you mean 'BEG'?"),
+    Case("MAP014", '''\
+        map "m"
+          from x12 850
+          to json
+          po = BEG99
+        end
+        ''', 4, 8),
+    Case("NAME011", '''\
+        partner "acme"
+          their id "ACME"
+          our id "US"
+        end
+
+        route "r"
+          from file "in"
+          read json
+          to file "out" format x12
+            partner "acm"
+          dead letter to store
+        end
+
+        connection "in" is file
+          folder "in"
+        end
+
+        connection "out" is file
+          folder "out"
+        end
+        ''', 10, 5, "did you mean 'acme'?"),
+    Case("RTE007", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          acknowledge to file "acks"
+          to file "out"
+          dead letter to store
+        end
+
+        connection "acks" is file
+          folder "acks"
+        end
+
+        connection "out" is file
+          folder "out"
+        end
+        ''', 5, 3, "read x12"),
+    Case("RTE008", '''\
+        route "r"
+          from file
+            folder "in"
+          read x12
+          acknowledge with 998 to file "acks"
+          to file "out"
+          dead letter to store
+        end
+
+        connection "acks" is file
+          folder "acks"
+        end
+
+        connection "out" is file
+          folder "out"
+        end
+        ''', 5, 20, "partner's profile"),
 ]
 
 
@@ -826,7 +905,8 @@ def test_rte003_map_reads_another_format(monkeypatch: pytest.MonkeyPatch, tmp_pa
 # ---- coverage of codes.py ------------------------------------------------------------------------
 
 LINT_SOURCES = [*sorted((ROOT / "crossdock" / "dsl").glob("*.py")), ROOT / "crossdock" / "engine" / "compiler.py",
-                *sorted((ROOT / "crossdock" / "engine" / "mapping").glob("*.py"))]
+                *sorted((ROOT / "crossdock" / "engine" / "mapping").glob("*.py")),
+                ROOT / "crossdock" / "engine" / "x12" / "paths.py"]
 CODE_PATTERN = re.compile(r'"([A-Z]{2,4}\d{3})"')
 
 

@@ -176,6 +176,8 @@ class Stores:
     idempotency: IdempotencyStore
     journal: Journal
     on_close: Callable[[], Awaitable[None]] = _nothing
+    edi: Any = None
+    """Control numbers and the sent log (crossdock.engine.stores.edi.EdiStores) when EDI is in use."""
     _closed: bool = field(default=False, init=False, repr=False)
 
     async def close(self) -> None:

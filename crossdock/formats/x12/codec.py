@@ -38,8 +38,18 @@ SPEC = FormatSpec(
             choices=("strict", "lenient"),
             roles=frozenset({Role.SOURCE}),
         ),
+        OptionSpec(
+            "partner",
+            OptionType.STRING,
+            "The trading partner (a `partner` block) an interchange is addressed to: its ids, version, "
+            "delimiters; control numbers come from its durable counter.",
+            example='"acme"',
+            roles=frozenset({Role.SINK}),
+        ),
     ),
     extensions=(".x12", ".edi", ".850", ".856", ".810"),
+    arguments=(("set", "the transaction set expected, e.g. 850"),
+               ("version", "the version its paths are checked against, e.g. 005010 (default 004010)")),
 )
 
 
