@@ -18,13 +18,19 @@ Two kinds of files, both data written from the public X12 standards:
 A code list is complete (``complete: true``: any other value is an error) or a list of common values
 (any other value only draws a warning, since the standard list is longer than crossdock's).
 
-:class:`Catalog` loads and caches them; :func:`default_catalog` reads the bundled ``schemas/x12``.
+:class:`Catalog` loads and caches them; :func:`default_catalog` reads the bundled ones, found by
+:func:`schema_root`: ``schemas/x12`` in the repository is the source of truth, and
+``crossdock/formats/x12/schemas`` is a link to it that packaging follows, so that an installed
+crossdock carries the files as package data (``pyproject.toml``, ``[tool.setuptools.package-data]``).
+The package's copy is looked for first, then the repository's folder.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
 
@@ -32,6 +38,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas" / "x12"
+"""The definitions in a repository checkout: the source of truth."""
+
+PACKAGED_SCHEMAS = "schemas"
+"""The folder of definitions inside this package, as installed (package data)."""
 
 DataType = Literal["AN", "ID", "DT", "TM", "R", "B", "N0", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]
 Requirement = Literal["M", "O", "X"]
@@ -210,9 +220,17 @@ class SetDefinition(_Model):
         return found
 
 
-def _load_yaml(path: Path) -> object:
+def schema_root() -> Traversable:
+    """Where the bundled definitions are: the package's own folder when it holds any, else the repository's."""
+    packaged = resources.files(__package__).joinpath(PACKAGED_SCHEMAS)
+    if packaged.is_dir() and any(entry.name.endswith(".yaml") for entry in packaged.iterdir()):
+        return packaged
+    return SCHEMA_DIR
+
+
+def _load_yaml(path: Traversable) -> object:
     try:
-        with path.open(encoding="utf-8") as stream:
+        with path.open("r", encoding="utf-8") as stream:
             return yaml.safe_load(stream)
     except OSError as error:
         raise DefinitionError(f"{path}: {error.strerror}") from None
@@ -220,7 +238,7 @@ def _load_yaml(path: Path) -> object:
         raise DefinitionError(f"{path}: not valid YAML: {error}") from None
 
 
-def _parse(model: type[ModelT], path: Path) -> ModelT:
+def _parse(model: type[ModelT], path: Traversable) -> ModelT:
     try:
         return model.model_validate(_load_yaml(path))
     except ValidationError as error:
@@ -233,10 +251,10 @@ def base_version(code: str) -> str:
 
 
 class Catalog:
-    """The definitions in one folder, loaded on first use and cached."""
+    """The definitions in one folder (by default :func:`schema_root`), loaded on first use and cached."""
 
-    def __init__(self, root: Path = SCHEMA_DIR) -> None:
-        self.root = root
+    def __init__(self, root: Traversable | None = None) -> None:
+        self.root: Traversable = root if root is not None else schema_root()
         self._dictionaries: dict[str, dict[str, SegmentDef]] = {}
         self._definitions: dict[tuple[str, str], SetDefinition] = {}
         self._versions: dict[tuple[str, str], str | None] = {}
@@ -244,9 +262,9 @@ class Catalog:
     @functools.cached_property
     def _files(self) -> list[tuple[str, str]]:
         found = []
-        for path in self.root.glob("*.yaml"):
-            name, _, version = path.stem.partition(".")
-            if name.isdigit() and version.isdigit():
+        for path in self.root.iterdir():
+            name, _, version = path.name.removesuffix(".yaml").partition(".")
+            if path.name.endswith(".yaml") and name.isdigit() and version.isdigit():
                 found.append((name, version))
         return sorted(found)
 
@@ -345,5 +363,5 @@ def _with_codes(
 
 @functools.cache
 def default_catalog() -> Catalog:
-    """The catalog of the definitions bundled in ``schemas/x12``."""
+    """The catalog of the bundled definitions (see :func:`schema_root`)."""
     return Catalog()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from crossdock.formats import x12
-from crossdock.formats.x12.definitions import SCHEMA_DIR, Catalog, DefinitionError, LoopUse, SegmentUse
+from crossdock.formats.x12 import definitions
+from crossdock.formats.x12.definitions import SCHEMA_DIR, Catalog, DefinitionError, LoopUse, SegmentUse, schema_root
+
+ROOT = Path(__file__).resolve().parents[3]
 
 SETS = ["810", "832", "846", "850", "855", "856", "940", "945", "997"]
 
@@ -122,3 +129,39 @@ def test_a_set_may_narrow_a_code_list(tmp_path: Path) -> None:
     path.write_text(text)
     definition = Catalog(root).definition("850", "004010")
     assert definition is not None and definition.element("N101").complete  # type: ignore[union-attr]
+
+
+def test_the_package_folder_holds_the_same_files_as_schemas_x12() -> None:
+    root = schema_root()
+    assert Path(str(root)) == Path(definitions.__file__).parent / "schemas"
+    packaged = {entry.name: entry.read_text(encoding="utf-8") for entry in root.iterdir()}
+    assert packaged == {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_DIR.glob("*.yaml")}
+
+
+def test_without_package_data_the_repository_folder_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(definitions, "PACKAGED_SCHEMAS", "no-such-folder")
+    assert schema_root() == SCHEMA_DIR
+    assert Catalog().definition("850", "004010") is not None
+
+
+def test_an_installed_package_carries_its_definitions(tmp_path: Path) -> None:
+    """Build the package as a wheel does (build_py), then load definitions from the build alone."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "crossdock", source / "crossdock", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SCHEMA_DIR, source / "schemas" / "x12")
+    built = tmp_path / "lib"
+    subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "build_py", "-d", str(built)],
+                   cwd=source, check=True, capture_output=True)
+    yaml = built / "crossdock" / "formats" / "x12" / "schemas" / "856.005010.yaml"
+    assert yaml.is_file() and not yaml.is_symlink()
+    probe = ("import crossdock, crossdock.formats.x12.definitions as d; "
+             "print(crossdock.__file__); print(d.schema_root()); "
+             "print(d.default_catalog().definition('856', '005010').name)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(built)})
+    module, root, name = result.stdout.splitlines()
+    assert Path(module).is_relative_to(built) and Path(root) == yaml.parent and name == "Ship Notice/Manifest"
