@@ -15,6 +15,10 @@ Features:
 - Paths over the tree (:mod:`.paths`): ``ts.get("BEG03")``, ``ts.get('N1[N101="ST"].N104')``,
   ``ts.loops("PO1")``, ``ts.select('HL[HL03="I"]')``.
 - Generator (:mod:`.generator`): trailers computed, byte-identical round trips.
+- Acknowledgments (:mod:`.ackwriter`, :mod:`.acks`): a 997 or 999 for every group received, TA1s;
+  the 997s and 999s partners send read into :class:`AckReceipt` values for the sent log.
+- Building sets from plain values, what a map ``to x12 855`` produces (:mod:`.builder`), and wrapping
+  them in the partner's envelope with control numbers (:mod:`.envelopes`).
 
 Usage::
 
@@ -39,10 +43,20 @@ Error codes: ``X12-T...`` (input cannot be tokenized, raised as :class:`X12Error
 
 from __future__ import annotations
 
+from crossdock.formats.x12.acks import AckReceipt, received_acknowledgments
+from crossdock.formats.x12.ackwriter import acknowledge
+from crossdock.formats.x12.builder import BuildProblem, X12BuildError, build_set, check_values, validate_set
 from crossdock.formats.x12.codes import CODES, AckCodes, CodeInfo
 from crossdock.formats.x12.definitions import Catalog, SetDefinition, default_catalog
 from crossdock.formats.x12.delimiters import Delimiters
 from crossdock.formats.x12.envelope import EnvelopeReader
+from crossdock.formats.x12.envelopes import (
+    ControlNumberSource,
+    MemoryControlNumbers,
+    PartnerControlNumbers,
+    envelope,
+    set_control_number,
+)
 from crossdock.formats.x12.errors import X12EncodeError, X12Error, X12ValidationError
 from crossdock.formats.x12.generator import encode, encode_set, group_header, interchange_header, write
 from crossdock.formats.x12.issues import Issue, Mode, Severity, raise_for_errors
@@ -55,8 +69,11 @@ from crossdock.formats.x12.tree import Document, FunctionalGroup, Interchange, L
 __all__ = [
     "CODES",
     "AckCodes",
+    "AckReceipt",
+    "BuildProblem",
     "Catalog",
     "CodeInfo",
+    "ControlNumberSource",
     "Delimiters",
     "Document",
     "EnvelopeReader",
@@ -65,27 +82,37 @@ __all__ = [
     "IsaSegment",
     "Issue",
     "Loop",
+    "MemoryControlNumbers",
     "Mode",
+    "PartnerControlNumbers",
     "PathError",
     "Segment",
     "SetDefinition",
     "Severity",
     "Tokenizer",
     "TransactionSet",
+    "X12BuildError",
     "X12EncodeError",
     "X12Error",
     "X12Reader",
     "X12ValidationError",
+    "acknowledge",
+    "build_set",
+    "check_values",
     "default_catalog",
     "encode",
     "encode_set",
+    "envelope",
     "group_header",
     "interchange_header",
     "iter_sets",
     "parse_path",
     "raise_for_errors",
     "read",
+    "received_acknowledgments",
+    "set_control_number",
     "tokenize",
     "validate_envelope",
+    "validate_set",
     "write",
 ]

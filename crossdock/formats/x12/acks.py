@@ -6,18 +6,24 @@ content an acknowledgment generator writes, without writing it:
 - :func:`set_response`: AK5 / IK5 (accepted, accepted with errors, rejected, and the set codes) and
   the AK3 / IK3 segment notes with their AK4 / IK4 element notes;
 - :func:`group_response`: AK9 (group code, sets included, received and accepted, group codes);
-- :func:`interchange_note`: TA1 (acknowledgment code and note code).
+- :func:`interchange_note`: TA1 (acknowledgment code and note code);
+- :func:`group_content`: both of the first two for one group, made consistent: in a rejected group
+  every set is rejected and none counts as accepted.
 
 Errors reject; warnings that stand for a defect (a lenient reading of a count off by one, say) accept
 "with errors"; warnings that are no defect (X12-D011) are not reported.
+
+:mod:`crossdock.formats.x12.ackwriter` writes the 997, 999 and TA1 from these. The other way round,
+:func:`received_acknowledgments` reads the 997s and 999s a partner sent into :class:`AckReceipt`
+values, what :meth:`crossdock.engine.stores.edi.SentLog.reconcile` needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crossdock.formats.x12.issues import Issue
-from crossdock.formats.x12.tree import FunctionalGroup, Interchange, TransactionSet
+from crossdock.formats.x12.tree import Document, FunctionalGroup, Interchange, Loop, TransactionSet
 
 ACCEPTED, ACCEPTED_WITH_ERRORS, PARTIALLY_ACCEPTED, REJECTED = "A", "E", "P", "R"
 SEGMENT_HAS_ELEMENT_ERRORS = "8"
@@ -104,21 +110,33 @@ def set_response(ts: TransactionSet) -> SetResponse:
 
 def group_response(group: FunctionalGroup) -> GroupResponse:
     """The AK9 content for `group`."""
+    return group_content(group)[0]
+
+
+def group_content(group: FunctionalGroup, *, reject: bool = False) -> tuple[GroupResponse, list[SetResponse]]:
+    """AK9 and the AK2 ... AK5 content of every set of `group`.
+
+    The group is rejected when it has an error of its own (a GE missing, say), when every set is
+    rejected, or when `reject` says so (its interchange was rejected and no TA1 answers that). A
+    rejected group accepts no set: each set's AK501 becomes R, its codes kept.
+    """
     responses = [set_response(ts) for ts in group.sets]
     accepted = sum(1 for response in responses if response.code != REJECTED)
     group_issues = _reported(group.issues)
     errors = list(dict.fromkeys(issue.ack.ak9 for issue in group_issues if issue.ack.ak9))
     declared = group.ge.value(1) if group.ge is not None else ""
     included = int(declared) if declared.isdigit() else len(group.sets)
-    if any(issue.is_error for issue in group_issues) or (responses and accepted == 0):
+    if reject or any(issue.is_error for issue in group_issues) or (responses and accepted == 0):
         code = REJECTED
+        responses = [replace(response, code=REJECTED) for response in responses]
+        accepted = 0
     elif accepted < len(responses):
         code = PARTIALLY_ACCEPTED
     elif group_issues or any(response.code == ACCEPTED_WITH_ERRORS for response in responses):
         code = ACCEPTED_WITH_ERRORS
     else:
         code = ACCEPTED
-    return GroupResponse(code, included, len(responses), accepted, errors)
+    return GroupResponse(code, included, len(responses), accepted, errors), responses
 
 
 def interchange_note(interchange: Interchange) -> tuple[str, str]:
@@ -127,3 +145,89 @@ def interchange_note(interchange: Interchange) -> tuple[str, str]:
     code = next((issue.ack.ta1 for issue in issues if issue.is_error), None) or next(
         (issue.ack.ta1 for issue in issues), None)
     return _verdict(issues), code or NO_ERROR
+
+
+ACKNOWLEDGMENT_SETS = frozenset({"997", "999"})
+
+
+@dataclass(frozen=True)
+class AckReceipt:
+    """One 997 or 999 received: who sent it, which group it answers and what it says.
+
+    `group_control` is AK102 without leading zeros (crossdock writes GS06 unpadded, so it matches the
+    sent log's key); `sets` maps each AK202 (ST02 as the partner echoes it) to its AK501 / IK501.
+    Sets the acknowledgment does not list take `group_status` (partners often list only sets in error).
+    """
+
+    sender_qualifier: str
+    """ISA05 of the interchange that carried the acknowledgment."""
+    sender: str
+    """ISA06, trimmed: the partner acknowledging."""
+    group_sender: str
+    """GS02 of the acknowledgment's group."""
+    kind: str
+    """997 or 999."""
+    control_number: str
+    """ST02 of the acknowledgment itself."""
+    functional_id: str
+    """AK101: the kind of group acknowledged (PR, SH, IN...)."""
+    group_control: str
+    group_status: str
+    """AK901: A, E, P or R."""
+    group_errors: list[str]
+    """AK905 and later: the group's syntax error codes."""
+    sets: dict[str, str]
+    set_errors: dict[str, list[str]]
+    """AK502 / IK502 and later, per ST02, for sets that have some."""
+    issues: list[Issue]
+    """What is wrong with the acknowledgment itself, as read."""
+
+
+def _set_answer(loop: Loop) -> tuple[str, str, list[str]] | None:
+    """(AK202, AK501, codes) of an AK2 loop; None without AK2 control number or AK5/IK5."""
+    ak2 = loop.trigger
+    trailer = next((child for child in loop.children
+                    if not isinstance(child, Loop) and child.id in ("AK5", "IK5")), None)
+    if ak2 is None or trailer is None or not ak2.value(2) or not trailer.value(1):
+        return None
+    codes = [trailer.value(position) for position in range(2, 7) if trailer.value(position)]
+    return ak2.value(2), trailer.value(1), codes
+
+
+def _normalized(control: str) -> str:
+    return str(int(control)) if control.isascii() and control.isdigit() else control
+
+
+def received_acknowledgments(document: Document) -> list[AckReceipt]:
+    """The 997s and 999s in `document`, one :class:`AckReceipt` per set.
+
+    An acknowledgment without AK1 group control number or AK9 status says nothing that can be
+    reconciled and is left out (its issues are in the document).
+    """
+    receipts: list[AckReceipt] = []
+    for interchange in document.interchanges:
+        isa = interchange.isa
+        for group in interchange.groups:
+            for ts in group.sets:
+                if ts.set_id not in ACKNOWLEDGMENT_SETS:
+                    continue
+                ak1, ak9 = ts.find("AK1"), ts.find("AK9")
+                if ak1 is None or ak9 is None or not ak1.value(2) or not ak9.value(1):
+                    continue
+                sets: dict[str, str] = {}
+                set_errors: dict[str, list[str]] = {}
+                for loop in ts.loops("AK2"):
+                    answer = _set_answer(loop)
+                    if answer is not None:
+                        control, status, codes = answer
+                        sets[control] = status
+                        if codes:
+                            set_errors[control] = codes
+                receipts.append(AckReceipt(
+                    sender_qualifier=isa.value(5).strip(), sender=isa.value(6).strip(),
+                    group_sender=group.gs.value(2), kind=ts.set_id, control_number=ts.control_number,
+                    functional_id=ak1.value(1), group_control=_normalized(ak1.value(2)),
+                    group_status=ak9.value(1),
+                    group_errors=[ak9.value(position) for position in range(5, 10) if ak9.value(position)],
+                    sets=sets, set_errors=set_errors, issues=list(ts.issues)))
+    return receipts
