@@ -5,14 +5,18 @@ from __future__ import annotations
 import pytest
 from x12_builders import BASE_ORDER_TEXT
 
+from crossdock.dsl.options import Role
 from crossdock.engine.errors import DecodeError
 from crossdock.formats.x12 import Document, codec
 
 
-def test_spec_declares_the_format_and_its_mode_option() -> None:
+def test_spec_declares_the_format_its_options_and_arguments() -> None:
     assert codec.SPEC.name == "x12"
-    assert [option.name for option in codec.SPEC.options] == ["mode"]
-    assert codec.SPEC.options[0].choices == ("strict", "lenient")
+    mode, partner = codec.SPEC.options
+    assert (mode.name, mode.choices, mode.default, mode.roles) == ("mode", ("strict", "lenient"), "strict",
+                                                                   frozenset({Role.SOURCE}))
+    assert (partner.name, partner.roles) == ("partner", frozenset({Role.SINK}))
+    assert [name for name, _ in codec.SPEC.arguments] == ["set", "version"]
 
 
 def test_decode_and_encode_round_trip() -> None:
