@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from crossdock import __version__
-from crossdock.commands import dlq, lint, run, test
+from crossdock.commands import dlq, lint, run, test, x12
 
-COMMANDS = (lint, test, run, dlq)
+COMMANDS = (lint, test, run, dlq, x12)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,7 +104,8 @@ async def _replay(args: argparse.Namespace) -> int:
                     continue
                 runner = runners.get(entry.route)
                 if runner is None:
-                    runner = RouteRunner(route, Services(stores=stores, data_dir=data_dir(args)), RouteStats())
+                    services = Services(stores=stores, data_dir=data_dir(args), partners=plan.partners)
+                    runner = RouteRunner(route, services, RouteStats())
                     await runner.open_sinks(stack)
                     runners[entry.route] = runner
                 outcome = await runner.replay(entry, from_start=args.from_start)

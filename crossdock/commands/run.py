@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(plan: Plan, args: argparse.Namespace) -> tuple[EngineStats, dict[str, CrossdockError]]:
     async with embedded_stores(data_dir(args)) as stores:
-        engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args)))
+        engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args), partners=plan.partners))
         stop = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_signals, stop, group.cancel_scope)

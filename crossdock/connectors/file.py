@@ -26,7 +26,8 @@ Options (on the connection or on the step)
     after success move to   source: where processed files go, default the `done` sub-folder
     after success delete    source: delete processed files instead of moving them
     after failure move to   source: where dead-lettered files go, default the `failed` sub-folder
-    file name               sink: a template for the name of each file, default "{{ message_id }}.json"
+    file name               sink: a template for the name of each file, default "{{ message_id }}{{ extension }}"
+                            (the extension of the format written: .json, .x12...)
     create folders          create missing folders, default yes
 
 Error codes: FIL001 a folder is missing and `create folders` is off; FIL002 a refused file name;
@@ -91,7 +92,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                default="failed", example='"rejected"', roles=_SOURCE),
     OptionSpec("file name", OptionType.TEMPLATE,
                "The name of each written file, rendered per message; it must not contain a folder.",
-               default="{{ message_id }}.json", example='"{{ order.po_number }}.json"', roles=_SINK),
+               default="{{ message_id }}{{ extension }}", example='"{{ po_number }}.json"', roles=_SINK),
     OptionSpec("create folders", OptionType.BOOLEAN,
                "Create missing folders (the watched or target folder and the move targets).",
                default=True, example="no"),

@@ -99,6 +99,8 @@ CODES: dict[str, tuple[str, str]] = {
                                "`REF04_2`; conditions compare an element with a value."),
     "MAP014": ("unknown X12 segment or element", "The transaction set's definition (schemas/x12) has no such "
                                                  "segment, loop or element position."),
+    "MAP015": ("not writable as X12", "A target of a map `to x12 SET` is no element, segment or loop of the set "
+                                      "at that place, or has the wrong shape (see the X12-B codes in docs/x12.md)."),
     # map tests: reported by `crossdock test`, not by lint
     "TST001": ("fixture missing", "A map test names an input or expected file that does not exist (reported by "
                                   "`crossdock test`)."),

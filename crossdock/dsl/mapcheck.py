@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from crossdock.canonical import MODELS
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
+from crossdock.dsl.x12targets import check_x12_target
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class MapChecker:
         return None
 
     def check(self) -> None:
+        if self.definition.target.kind.text == "x12":
+            check_x12_target(self.definition, self.bag)
+            return
         model = MODELS.get(self.definition.target.kind.text)
         self._items(self.definition.items, model, self.schema, self.definition.target.span)
 

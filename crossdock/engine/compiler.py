@@ -493,7 +493,9 @@ class ProjectCompiler:
         elif not _fits(source, body):
             self.bag.error("RTE003", f"map '{item.name}' reads {source}, but the message here is {body}",
                            item.name_span)
-        return MapPlan(path, f'map with "{item.name}"', item.span, compiled), compiled.target_kind
+        target = compiled.definition.target
+        arguments = self.format_arguments(target.kind.text, target.args, target.span)[0]
+        return MapPlan(path, f'map with "{item.name}"', item.span, compiled, arguments), compiled.target_kind
 
     def _validate(self, item: ast.Validate, settings: Settings, context: _RouteContext, path: str, body: str):
         model = MODELS.get(item.model.text)

@@ -37,6 +37,10 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "R001": ("permanent", "No `when` of a choice matched and there is no `otherwise`."),
     "R002": ("permanent", "The key of `skip duplicates` is missing from the message."),
     "R003": ("permanent", "`read` got a message that was already decoded."),
+    "R004": ("permanent", "`acknowledge` got a message that is not an X12 document."),
+    "X12-G002": ("permanent", "An X12 sink got something it cannot write (no `to x12 ...` map before it)."),
+    "X12-G003": ("permanent", "A map's X12 output does not fit its set definition (unknown element, bad value)."),
+    "X12-G004": ("permanent", "An X12 sink has no `partner`: it cannot know whose envelope to write."),
     "TPL002": ("permanent", "A template (file name, URL) failed for this message, e.g. a name it uses is missing."),
     # connectors
     "FIL001": ("permanent", "file: a folder is missing and `create folders` is off."),

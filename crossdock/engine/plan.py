@@ -112,9 +112,10 @@ class DedupePlan(StepPlan):
 
 @dataclass
 class MapPlan(StepPlan):
-    """Run a compiled map."""
+    """Run a compiled map; `target_arguments` of a map to a format (`to x12 855`: set 855)."""
 
     map: CompiledMap
+    target_arguments: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -52,6 +52,7 @@ from crossdock.engine.mapping.expressions import (
 from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.engine.message import Inbound, Message, Outcome, derived_id
 from crossdock.engine.plan import (
+    AcknowledgePlan,
     ChoicePlan,
     DedupePlan,
     EndpointPlan,
@@ -69,7 +70,12 @@ from crossdock.engine.plan import (
 from crossdock.engine.stats import RouteStats
 from crossdock.engine.stores.base import DeadLetter, JournalEvent, Stores
 from crossdock.engine.templates import compile_template, is_template
-from crossdock.formats.base import load_format
+from crossdock.engine.x12.acknowledge import acknowledgments_for, outbound, reconcile
+from crossdock.engine.x12.inbound import document_rejection
+from crossdock.engine.x12.steps import rejection_of, screen_duplicates
+from crossdock.formats.base import format_spec, load_format
+from crossdock.formats.x12.profile import PartnerProfile
+from crossdock.formats.x12.tree import Document
 
 After = Callable[[Message], Awaitable[None]]
 
@@ -105,6 +111,7 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
     env: Mapping[str, str] | None = None
+    partners: Mapping[str, PartnerProfile] = field(default_factory=dict)
 
     @property
     def functions(self) -> FunctionContext:
@@ -332,6 +339,8 @@ class RouteRunner:
         await after(message)
 
     async def _step(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
+        if isinstance(step, AcknowledgePlan):
+            return await self.acknowledge(step, message, tracker)
         if isinstance(step, SinkPlan):
             return await self.deliver(step, message, tracker)
         try:
@@ -343,6 +352,8 @@ class RouteRunner:
     async def _transform(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
         if isinstance(step, ReadPlan):
             decoded = load_format(step.format).decode(_as_bytes(message.body), step.options)
+            if isinstance(decoded, Document):
+                return await self._screen_interchanges(step, message, decoded, tracker)
             return message.with_body(decoded)
         if isinstance(step, FilterPlan):
             if truthy(self.evaluate(step.condition, message)):
@@ -356,7 +367,10 @@ class RouteRunner:
         if isinstance(step, MapPlan):
             output = step.map.run_validated(message.body, self.services.functions, _view(message))
             await self.journal(message, "mapped", step.label, {})
-            return message.with_body(output)
+            mapped = message.with_body(output)
+            if step.target_arguments:
+                mapped.meta = {**message.meta, "x12_set": step.target_arguments}
+            return mapped
         if isinstance(step, ValidatePlan):
             return message.with_body(validate_model(step.model, message.body, step.label))
         raise TypeError(f"unknown step {step!r}")
@@ -408,6 +422,10 @@ class RouteRunner:
         except PermanentError as error:
             await self.dead_letter(step, message, error, [], tracker)
             return
+        whole = rejection_of(message.body)
+        if whole is not None:
+            await self.dead_letter(step, message, whole, [], tracker)
+            return
         elements = [] if value is None else value if isinstance(value, list) else [value]
         if not elements:
             tracker.filtered += 1
@@ -418,7 +436,12 @@ class RouteRunner:
 
         async def child(element: Any, number: int) -> None:
             async with limiter:
-                await self.run_steps(steps, index + 1, message.child(element, number), tracker, after)
+                part = message.child(element, number)
+                problem = rejection_of(element)
+                if problem is not None:  # e.g. an X12 set with errors: its 997 said R; the others go on
+                    await self.dead_letter(step, part, problem, [], tracker)
+                    return
+                await self.run_steps(steps, index + 1, part, tracker, after)
 
         async with anyio.create_task_group() as group:
             for number, element in enumerate(elements):
@@ -458,12 +481,62 @@ class RouteRunner:
                 group.start_soon(self.run_steps, branch, 0, copy, tracker, branch_done)
         return tracker.dead_lettered == before
 
+    # ---- X12 ------------------------------------------------------------------------------------
+
+    async def _screen_interchanges(
+        self, step: ReadPlan, message: Message, document: Document, tracker: _Tracker
+    ) -> Message | None:
+        """Drop interchanges already processed (same sender and ISA13); None when nothing is new."""
+        screened = await screen_duplicates(document, self.services.stores.idempotency, self.services.clock.now())
+        for key in screened.duplicates:
+            await self.journal(message, "duplicate-interchange", step.label, {"interchange": key})
+        if screened.document is None:
+            tracker.duplicates += 1
+            self.stats.duplicates += 1
+            return None
+        message.meta["pending_keys"] = [*message.meta.get("pending_keys", ()), *screened.pending]
+        for partner, group, matched in await reconcile(screened.document, self.services.partners,
+                                                       self.services.stores.edi, self.services.clock.now()):
+            await self.journal(message, "acknowledgment-received", step.label,
+                               {"partner": partner, "group": group, "sets": matched})
+        return message.with_body(screened.document)
+
+    async def acknowledge(self, step: AcknowledgePlan, message: Message, tracker: _Tracker) -> Message | None:
+        """Send the 997/999 (or TA1) of the document read, then stop here if the document is rejected."""
+        document = message.body
+        if not isinstance(document, Document):
+            await self.dead_letter(step, message, PermanentError("only X12 is acknowledged", code="R004"), [],
+                                   tracker)
+            return None
+        try:
+            acknowledgments = await acknowledgments_for(document, self.services.partners,
+                                                        self.services.stores.edi, step.kind)
+        except Exception as error:
+            await self.dead_letter(step, message, _classified(error), [], tracker)
+            return None
+        for number, acknowledgment in enumerate(acknowledgments):
+            ack = message.with_body(acknowledgment)
+            ack.message_id = derived_id(message.message_id, "acknowledgment", str(number))
+            ack.meta = {**message.meta, "acknowledgment": True}
+            if await self.deliver(step, ack, tracker, count=False) is None:
+                return None
+        problem = document_rejection(document)
+        if problem is not None:
+            await self.dead_letter(step, message, problem, [], tracker)
+            return None
+        return message
+
     # ---- delivery -------------------------------------------------------------------------------
 
-    async def deliver(self, step: SinkPlan, message: Message, tracker: _Tracker) -> Message | None:
-        """Send to a sink, retrying transient failures per policy; dead-letter when that fails."""
+    async def deliver(
+        self, step: SinkPlan, message: Message, tracker: _Tracker, *, count: bool = True
+    ) -> Message | None:
+        """Send to a sink, retrying transient failures per policy; dead-letter when that fails.
+
+        `count=False` for deliveries that are not the message itself (an acknowledgment of it).
+        """
         try:
-            outgoing = self.outgoing(step, message)
+            outgoing = await self.outgoing(step, message)
         except Exception as error:
             await self.dead_letter(step, message, _classified(error), [], tracker)
             return None
@@ -490,21 +563,22 @@ class RouteRunner:
                 attempts.append({"attempt": attempt, "at": self.services.clock.now(), "error": classified.to_dict()})
                 await self.dead_letter(step, message, classified, attempts, tracker)
                 return None
-            tracker.delivered += 1
-            self.stats.delivered += 1
+            if count:
+                tracker.delivered += 1
+                self.stats.delivered += 1
             self.stats.deliveries[step.label] += 1
             await self.journal(message, "delivered", step.label, {"attempts": attempt})
             return message
         return None
 
-    def outgoing(self, step: SinkPlan, message: Message) -> Message:
+    async def outgoing(self, step: SinkPlan, message: Message) -> Message:
         """The message as the sink gets it: encoded body, its own stable id, rendered options."""
-        body = message.body
-        payload = body if isinstance(body, bytes) else load_format(step.format).encode(body, step.format_options)
+        message_id = derived_id(message.message_id, step.path)
+        payload = await self.encode(step, message, message_id)
         meta = dict(message.meta)
         per_message = self.per_message[step.path]
         if per_message.templates:
-            context = _template_context(message, self.services.clock)
+            context = _template_context(message, self.services.clock, _extension(step.format))
             for key, template in per_message.templates.items():
                 meta[key] = template if isinstance(template, str) else template.render(context)
         for key, getter in per_message.expressions.items():
@@ -516,7 +590,7 @@ class RouteRunner:
         return Message(
             body=payload,
             route=message.route,
-            message_id=derived_id(message.message_id, step.path),
+            message_id=message_id,
             correlation_id=message.correlation_id,
             original=message.original,
             headers=dict(message.headers),
@@ -524,6 +598,27 @@ class RouteRunner:
             idempotency_key=message.idempotency_key,
             business_key=message.business_key,
         )
+
+    async def encode(self, step: SinkPlan, message: Message, message_id: str) -> bytes:
+        """The body in the sink's format; X12 is enveloped for the step's partner, once per message."""
+        body = message.body
+        if isinstance(body, bytes):
+            return body
+        if step.format != "x12":
+            return load_format(step.format).encode(body, step.format_options)
+        edi = self.services.stores.edi
+        if edi is not None:
+            built = await edi.outbound.generated(message_id)
+            if built is not None:
+                return built
+        partner = step.format_options.get("partner")
+        profile = self.services.partners.get(partner) if partner else None
+        if profile is None:
+            raise PermanentError("an X12 sink needs `partner \"name\"`: whose envelope to write", code="X12-G004")
+        payload = await outbound(body, message.meta.get("x12_set"), profile, edi, self.services.clock.now())
+        if edi is not None:
+            await edi.outbound.remember(message_id, payload, self.services.clock.now())
+        return payload
 
     # ---- dead letters and journal ---------------------------------------------------------------
 
@@ -661,7 +756,12 @@ def _view(message: Message) -> dict[str, Any]:
     }
 
 
-def _template_context(message: Message, clock: Clock) -> dict[str, Any]:
+def _extension(format_name: str) -> str:
+    extensions = format_spec(format_name).extensions
+    return extensions[0] if extensions else ""
+
+
+def _template_context(message: Message, clock: Clock, extension: str) -> dict[str, Any]:
     body = message.body
     context: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
     context.update({
@@ -670,6 +770,7 @@ def _template_context(message: Message, clock: Clock) -> dict[str, Any]:
         "message_id": message.message_id,
         "correlation_id": message.correlation_id,
         "now": datetime.fromtimestamp(clock.now(), UTC).strftime("%Y%m%dT%H%M%SZ"),
+        "extension": extension,
     })
     return context
 

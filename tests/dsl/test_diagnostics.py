@@ -680,6 +680,25 @@ CASES = [
           po = BEG99
         end
         ''', 4, 8),
+    Case("MAP015", '''\
+        map "m"
+          from json
+          to x12 855
+          BAK03 = po
+          PO1 = for each lines
+            PO101 = n
+            ACK09 = status
+            PO99 = x
+          end
+        end
+        ''', 8, 5, "PO1"),
+    Case("MAP015", '''\
+        map "m"
+          from json
+          to x12
+          BAK03 = po
+        end
+        ''', 3, 3, "to x12 855"),
     Case("NAME011", '''\
         partner "acme"
           their id "ACME"

@@ -43,6 +43,11 @@ _SCHEMA = (
         PRIMARY KEY (partner, group_control, set_control)
     ) WITHOUT ROWID""",
     "CREATE INDEX edi_sent_open ON edi_sent (due_at) WHERE status IS NULL",
+    """CREATE TABLE edi_outbound (
+        message_id TEXT PRIMARY KEY,
+        payload BLOB NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID""",
 )
 
 
@@ -136,12 +141,40 @@ class SentLog:
         return await self._db.run(lambda conn: _sent(conn, sql, (partner, group_control)))
 
 
+class Outbound:
+    """Interchanges generated per outgoing message id, so a redelivery sends the very same bytes.
+
+    Without it, a crash between building an interchange and acknowledging the source would build a
+    second one with new control numbers: the partner would get the order twice under two ISA13s.
+    """
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    async def generated(self, message_id: str) -> bytes | None:
+        """The interchange already built for `message_id`, if any."""
+        sql = "SELECT payload FROM edi_outbound WHERE message_id = ?"
+        row = await self._db.run(lambda conn: conn.execute(sql, (message_id,)).fetchone())
+        return bytes(row[0]) if row is not None else None
+
+    async def remember(self, message_id: str, payload: bytes, now: float) -> None:
+        """Keep what was built for `message_id` (the first one stays if two race)."""
+        sql = "INSERT OR IGNORE INTO edi_outbound (message_id, payload, created_at) VALUES (?, ?, ?)"
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(sql, (message_id, payload, now))
+
+        await self._db.run(insert)
+
+
 @dataclass
 class EdiStores:
-    """Control numbers and the sent log, on one connection."""
+    """Control numbers, the sent log and built interchanges, on one connection."""
 
     numbers: ControlNumbers
     sent: SentLog
+    outbound: Outbound
     db: SQLiteDatabase
 
     async def close(self) -> None:
@@ -151,4 +184,4 @@ class EdiStores:
 async def open_edi_stores(path: str | Path) -> EdiStores:
     """Open (creating when missing) the EDI tables in the stores database at `path`."""
     db = await SQLiteDatabase.open(path, component=EDI_COMPONENT, version=EDI_SCHEMA_VERSION, schema=_SCHEMA)
-    return EdiStores(ControlNumbers(db), SentLog(db), db)
+    return EdiStores(ControlNumbers(db), SentLog(db), Outbound(db), db)
