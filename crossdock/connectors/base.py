@@ -58,6 +58,10 @@ class ConnectorContext:
     data_dir: Path = Path("data")
     base_dir: Path = Path(".")
     clock: Clock = field(default_factory=SystemClock)
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Resources the connectors of one engine share, by a key each connector chooses (the HTTP
+    server that every `from http` route of a listen address registers with, say). One dict per
+    engine, never global: two engines in one process (tests) do not see each other's."""
 
     def resolve_path(self, value: str) -> Path:
         """A path from a route file: relative ones are taken from the data folder (`--data`).

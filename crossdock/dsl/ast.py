@@ -347,6 +347,15 @@ class Sink:
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """`reply 200`: answer the waiting caller of a request-reply source with the message as it is now."""
+
+    status: NumberLit
+    options: tuple[OptionLine, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Branch:
     """One branch of `send to all`: its own steps, retried on its own."""
 
@@ -391,8 +400,8 @@ class UsePolicy:
     span: Span
 
 
-Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | FanOut | Choice | UsePolicy
-        | PolicySetting)
+Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | Reply | FanOut | Choice
+        | UsePolicy | PolicySetting)
 
 
 @dataclass(frozen=True, slots=True)

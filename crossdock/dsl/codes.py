@@ -83,6 +83,7 @@ CODES: dict[str, tuple[str, str]] = {
     "RTE007": ("nothing to acknowledge", "`acknowledge` follows `read x12`: only X12 is acknowledged."),
     "RTE008": ("unknown acknowledgment", "`acknowledge with` takes 997 or 999 (or no number: the partner's "
                                          "profile decides)."),
+    "RTE009": ("bad reply status", "`reply` takes an HTTP status from 100 to 599."),
     # maps
     "MAP001": ("unknown target field", "The target model has no such field."),
     "MAP002": ("required field not assigned", "The target model requires a field the map never assigns."),

@@ -250,6 +250,11 @@ class AstBuilder(Transformer):
         return ast.Sink(self.endpoint(meta, children), self.span(meta))
 
     @v_args(meta=True)
+    def reply(self, meta: Any, children: list[Any]) -> ast.Reply:
+        status, *options = children
+        return ast.Reply(ast.NumberLit(Decimal(status.value), self.tspan(status)), tuple(options), self.span(meta))
+
+    @v_args(meta=True)
     def fanout(self, meta: Any, children: list[Any]) -> ast.FanOut:
         branches = tuple(
             c if isinstance(c, ast.Branch) else ast.Branch(None, (c,), c.span) for c in children

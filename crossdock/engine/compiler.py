@@ -48,6 +48,7 @@ from crossdock.engine.plan import (
     MapPlan,
     Plan,
     ReadPlan,
+    ReplyPlan,
     RetryPlan,
     RoutePlan,
     SinkPlan,
@@ -565,6 +566,35 @@ class ProjectCompiler:
         return ChoicePlan(path, "when", item.span, clauses, otherwise), body
 
 
+    def _reply(self, item: ast.Reply, settings: Settings, context: _RouteContext, path: str, body: str):
+        context.has_sink = True  # answering the caller is what a request-reply route delivers
+        status = item.status.value
+        if status != status.to_integral_value() or not 100 <= status <= 599:
+            self.bag.error("RTE009", f"{status} is not an HTTP status", item.status.span, "for example: reply 200")
+        format_option = replace(FORMAT_OPTION, roles=frozenset({Role.SOURCE}), choices=tuple(format_names()))
+        header_option = OptionSpec("header", OptionType.HEADER, "A header of the reply: a name and a value or "
+                                   "expression.", repeatable=True, example='"Cache-Control" "max-age=60"')
+        chosen = self._reply_format(item)
+        encoding = tuple(replace(o, roles=frozenset({Role.SOURCE})) for o in load_format(chosen).SPEC.options
+                         if Role.SINK in o.roles) if chosen in format_names() else ()
+        options = resolve_options(item.options, (format_option, header_option, *encoding), scope=Scope.STEP,
+                                  role=Role.SOURCE, owner="reply", bag=self.bag, step_keywords=self.step_keywords)
+        headers = []
+        for name, value in options.get("header") or []:
+            headers.append((name, value if isinstance(value, str) else self.expression(value, body, item.span,
+                                                                                        context)))
+        encode = {o.key: options.get(o.key) for o in encoding if o.key in options.values}
+        plan = ReplyPlan(path, f"reply {int(status)}", item.span, int(status), chosen, encode, headers)
+        return plan, body
+
+    def _reply_format(self, item: ast.Reply) -> str:
+        for line in item.options:
+            spec, used = match_option(line.tokens, [FORMAT_OPTION])
+            rest = line.tokens[used:]
+            if spec is not None and len(rest) == 1 and isinstance(rest[0], ast.Word):
+                return rest[0].text
+        return str(FORMAT_OPTION.default)
+
     def _acknowledge(self, item: ast.Acknowledge, settings: Settings, context: _RouteContext, path: str, body: str):
         kind = None
         if item.kind is not None:
@@ -597,6 +627,7 @@ class _RouteContext:
 _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.Read: ProjectCompiler._read,
     ast.Acknowledge: ProjectCompiler._acknowledge,
+    ast.Reply: ProjectCompiler._reply,
     ast.Split: ProjectCompiler._split,
     ast.Filter: ProjectCompiler._filter,
     ast.Dedupe: ProjectCompiler._dedupe,

@@ -31,6 +31,8 @@ class Outcome(StrEnum):
 
 AckFn = Callable[[Outcome], Awaitable[None]]
 ReleaseFn = Callable[[], Awaitable[None]]
+ReplyFn = Callable[[int, dict[str, str], bytes], Awaitable[None]]
+"""Answers the caller of a request-reply source (HTTP): status, headers, body."""
 
 
 async def _nothing(*_: Any) -> None:
@@ -52,6 +54,8 @@ class Inbound:
     meta: dict[str, Any] = field(default_factory=dict)
     ack: AckFn = _nothing
     release: ReleaseFn = _nothing
+    reply: ReplyFn | None = None
+    """Set by request-reply sources: the route's `reply` step answers the waiting caller with it."""
 
 
 def new_correlation_id() -> str:
@@ -83,6 +87,7 @@ class Message:
     idempotency_key: str | None = None
     business_key: str | None = None
     attempt: int = 1
+    reply: ReplyFn | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_inbound(cls, inbound: Inbound, route: str) -> Message:
@@ -96,6 +101,7 @@ class Message:
             original=inbound.body,
             headers=dict(inbound.headers),
             meta=dict(inbound.meta),
+            reply=inbound.reply,
         )
 
     def child(self, body: Any, index: int) -> Message:

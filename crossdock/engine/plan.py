@@ -137,6 +137,16 @@ class SinkPlan(StepPlan):
 
 
 @dataclass
+class ReplyPlan(StepPlan):
+    """Answer the caller of a request-reply source: status, the body encoded in `format`, headers."""
+
+    status: int
+    format: str
+    format_options: dict[str, Any]
+    headers: list[tuple[str, Any]]
+
+
+@dataclass
 class AcknowledgePlan(SinkPlan):
     """Send the X12 acknowledgment of the document read; `kind` 997/999, or None for the partner's choice."""
 

@@ -50,7 +50,7 @@ from crossdock.engine.mapping.expressions import (
     truthy,
 )
 from crossdock.engine.mapping.functions import FunctionContext
-from crossdock.engine.message import Inbound, Message, Outcome, derived_id
+from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
 from crossdock.engine.plan import (
     AcknowledgePlan,
     ChoicePlan,
@@ -60,6 +60,7 @@ from crossdock.engine.plan import (
     FilterPlan,
     MapPlan,
     ReadPlan,
+    ReplyPlan,
     RoutePlan,
     SinkPlan,
     SplitPlan,
@@ -112,6 +113,8 @@ class Services:
     rng: random.Random = field(default_factory=random.Random)
     env: Mapping[str, str] | None = None
     partners: Mapping[str, PartnerProfile] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What connectors of this engine share (see ConnectorContext.shared)."""
 
     @property
     def functions(self) -> FunctionContext:
@@ -186,7 +189,8 @@ class RouteRunner:
     # ---- lifetime -------------------------------------------------------------------------------
 
     def context(self, owner: str) -> ConnectorContext:
-        return ConnectorContext(owner=owner, data_dir=self.services.data_dir, clock=self.services.clock)
+        return ConnectorContext(owner=owner, data_dir=self.services.data_dir, clock=self.services.clock,
+                                shared=self.services.shared)
 
     async def open_sinks(self, stack: AsyncExitStack) -> None:
         """Open every sink (and dead-letter target) of the route; they stay open while it runs."""
@@ -341,6 +345,8 @@ class RouteRunner:
     async def _step(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
         if isinstance(step, AcknowledgePlan):
             return await self.acknowledge(step, message, tracker)
+        if isinstance(step, ReplyPlan):
+            return await self.reply(step, message, tracker)
         if isinstance(step, SinkPlan):
             return await self.deliver(step, message, tracker)
         try:
@@ -480,6 +486,29 @@ class RouteRunner:
                 copy.meta = dict(message.meta)
                 group.start_soon(self.run_steps, branch, 0, copy, tracker, branch_done)
         return tracker.dead_lettered == before
+
+    async def reply(self, step: ReplyPlan, message: Message, tracker: _Tracker) -> Message | None:
+        """Answer the caller waiting on a request-reply source; a second reply on one message is an error."""
+        if message.reply is None:
+            error = PermanentError("nobody waits for a reply: the source does not answer callers", code="R005")
+            await self.dead_letter(step, message, error, [], tracker)
+            return None
+        try:
+            body = message.body
+            payload = body if isinstance(body, bytes) else load_format(step.format).encode(body, step.format_options)
+            headers = {"Content-Type": format_spec(step.format).content_type,
+                       CORRELATION_HEADER: message.correlation_id}
+            for name, value in step.headers:
+                headers[name] = value if isinstance(value, str) else str(self.evaluate(value, message))
+            await message.reply(step.status, headers, payload)
+        except Exception as error:
+            await self.dead_letter(step, message, _classified(error), [], tracker)
+            return None
+        tracker.delivered += 1
+        self.stats.delivered += 1
+        self.stats.deliveries[step.label] += 1
+        await self.journal(message, "replied", step.label, {"status": step.status})
+        return message
 
     # ---- X12 ------------------------------------------------------------------------------------
 

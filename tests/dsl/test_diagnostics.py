@@ -739,6 +739,15 @@ CASES = [
           folder "out"
         end
         ''', 5, 3, "read x12"),
+    Case("RTE009", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          reply 700
+          dead letter to store
+        end
+        ''', 5, 9, "reply 200"),
     Case("RTE008", '''\
         route "r"
           from file
