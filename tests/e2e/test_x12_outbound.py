@@ -99,6 +99,19 @@ async def test_an_order_confirmation_becomes_an_855_accepting_every_line(tmp_pat
     assert engine.stats.routes["ERP order confirmations to Acme 855s"].delivered == 1
 
 
+async def test_an_erp_acknowledgment_of_every_line_accepted_is_an_855_with_detail_and_no_change(
+        tmp_path: Path) -> None:
+    routes, data = deployment(tmp_path)
+    acknowledgment = json.loads((FIXTURES / "erp-ack-4500012345.json").read_text())
+    for line in acknowledgment["lines"]:
+        line["status"] = "accepted"
+    drop(data, "erp/acknowledgments", "erp-ack-4500012345.json", all_accepted=True, lines=acknowledgment["lines"])
+    await run(routes, data, ManualClock())
+    [path] = sent(data, "to-acme", "855")
+    [ts] = strict(path).sets()
+    assert ts.get("BAK02") == "AD" and [loop.get("ACK01") for loop in ts.loops("PO1")] == ["IA", "IA"]
+
+
 async def test_a_shipment_becomes_an_856_of_shipment_order_pack_and_item_levels(tmp_path: Path) -> None:
     routes, data = deployment(tmp_path)
     drop(data, "erp/shipments", "shipment-SHP-20240120-1.json")
