@@ -11,6 +11,11 @@
   acknowledgment crossdock would send, with control numbers from 1 and a partner profile inferred
   from each interchange's envelope; ``--partner-id`` answers only the interchanges that ID sent.
   One segment per line unless ``--raw``. Exit codes as for inspect.
+- ``overdue [--data DIR] [--partner NAME] [--format text|json]``: the sets sent to partners whose
+  997/999 is past due (the partner's ``acknowledgment due``), from the sent log in the data folder
+  ``crossdock run`` uses: partner, GS06, ST02, set, when sent, when due and how late. Exit 0 when
+  nothing is overdue, 1 when something is (so cron or CI can alert), 2 when the folder holds no
+  crossdock stores (a mistyped ``--data`` must not read as "all acknowledged").
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from crossdock.commands.common import add_data_option, data_dir
+from crossdock.engine.clock import Clock, SystemClock
+from crossdock.engine.engine import STORE_FILE, embedded_stores
+from crossdock.engine.stores.edi import SentSet
 from crossdock.formats import x12
 from crossdock.formats.x12 import paths
 from crossdock.formats.x12.ackwriter import acknowledge
@@ -34,6 +44,10 @@ from crossdock.formats.x12.segment import Segment
 from crossdock.formats.x12.tree import Document, Interchange, Loop, TransactionSet
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+EXIT_OVERDUE = 1
+
+clock: Clock = SystemClock()
+"""What `overdue` takes as now; tests put a ManualClock here."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -54,12 +68,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     ack.add_argument("--errors-only", action="store_true", help="an AK2 loop only for sets with errors")
     ack.add_argument("--strict", action="store_true", help="read strictly (default: lenient)")
     ack.add_argument("--raw", action="store_true", help="the bytes as sent, without a line break per segment")
+    overdue = actions.add_parser("overdue", help="list sets sent whose acknowledgment is past due (exit 1 if any)")
+    add_data_option(overdue)
+    overdue.add_argument("--partner", help="only this partner (the name of its partner block)")
+    overdue.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the subcommand `args` names; returns the exit code."""
-    handlers = {"inspect": inspect_file, "validate": validate_files, "ack": acknowledge_file}
+    handlers = {"inspect": inspect_file, "validate": validate_files, "ack": acknowledge_file,
+                "overdue": list_overdue}
     return handlers[args.x12_command](args)
 
 
@@ -284,3 +303,60 @@ def acknowledge_file(args: argparse.Namespace) -> int:
     data = b"".join(out)
     sys.stdout.write(data.decode("utf-8") + ("" if data.endswith(b"\n") else "\n"))
     return EXIT_OK
+
+
+# overdue -------------------------------------------------------------------------------------------
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _late(seconds: float) -> str:
+    """How late, to the two largest units: "2d 3h", "5h 12m", "7m", "30s"."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else f"{secs}s"
+
+
+async def _overdue(folder: Path, now: float) -> list[SentSet]:
+    async with embedded_stores(folder) as stores:
+        assert stores.edi is not None  # embedded_stores always opens them
+        return await stores.edi.sent.overdue(now)
+
+
+def list_overdue(args: argparse.Namespace) -> int:
+    """``crossdock x12 overdue [--data DIR] [--partner NAME] [--format json]``."""
+    folder = data_dir(args)
+    # Opening the stores would create an empty database: a mistyped --data would then report
+    # nothing overdue and exit 0, and an alert that relies on the exit code would never fire.
+    if not (folder / STORE_FILE).is_file():
+        print(f"{folder}: no crossdock stores ({STORE_FILE}) here; --data names the folder `crossdock run` "
+              "uses", file=sys.stderr)
+        return EXIT_UNREADABLE
+    now = clock.now()
+    late = [entry for entry in asyncio.run(_overdue(folder, now))
+            if args.partner is None or entry.partner == args.partner]
+    if args.format == "json":
+        rows = [{"partner": entry.partner, "group_control": entry.group_control, "set_control": entry.set_control,
+                 "set_id": entry.set_id, "sent_at": _iso(entry.sent_at), "due_at": _iso(entry.due_at),
+                 "late_seconds": round(now - entry.due_at)} for entry in late]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif not late:
+        who = f" from {args.partner}" if args.partner else ""
+        print(f"no acknowledgment overdue{who}")
+    else:
+        table = [("PARTNER", "GS06", "ST02", "SET", "SENT AT", "DUE AT", "LATE")]
+        table += [(entry.partner, entry.group_control, entry.set_control, entry.set_id, _iso(entry.sent_at),
+                   _iso(entry.due_at), _late(now - entry.due_at)) for entry in late]
+        widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+        for row in table:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(f"{len(late)} set(s) overdue")
+    return EXIT_OVERDUE if late else EXIT_OK

@@ -1,15 +1,22 @@
-"""`crossdock x12 inspect | validate | ack`, run through the module's own parser and main."""
+"""`crossdock x12 inspect | validate | ack | overdue`, run through the module's own parser and main."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import shutil
 from pathlib import Path
 
+import anyio
 import pytest
 
 from crossdock.commands import x12 as command
+from crossdock.dsl.lint import lint
+from crossdock.engine.clock import ManualClock
+from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.engine.plan import Plan
+from crossdock.engine.runtime import Services
 from crossdock.formats import x12
 
 FIXTURES = Path(__file__).resolve().parents[1] / "formats" / "x12" / "fixtures"
@@ -157,3 +164,78 @@ def test_ack_with_ta1_answers_a_broken_interchange(capsys: pytest.CaptureFixture
     assert code == 0 and _segments(out)[1:] == ["TA1*000000101*240115*0930*R*001", "IEA*0*000000001"]
     code, _, _ = run(capsys, "ack", tmp_path / "missing.x12")
     assert code == 2
+
+
+# overdue -------------------------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "x12-850"
+
+
+def _send_an_855(tmp_path: Path, clock: ManualClock) -> tuple[Path, Path, float]:
+    """Run the Acme example on the ERP's acknowledgment: an 855 goes to Acme. (routes, data, acme's due)"""
+    routes = tmp_path / "routes"
+    shutil.copytree(EXAMPLE / "routes", routes)
+    data = tmp_path / "data"
+    (data / "erp" / "acknowledgments").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "erp-acknowledgments" / "erp-ack-4500012345.json", data / "erp" / "acknowledgments")
+    plan = _run_routes(routes, data, clock)
+    return routes, data, plan.partners["acme"].acknowledgment_due
+
+
+def _run_routes(routes: Path, data: Path, clock: ManualClock) -> Plan:
+    result = lint([routes])
+    plan = result.plan
+    assert plan is not None and not result.errors
+
+    async def once() -> None:
+        async with embedded_stores(data) as stores:
+            services = Services(stores=stores, data_dir=data, clock=clock, partners=plan.partners)
+            await Engine(plan, services).run(once=True, stop=anyio.Event())
+
+    anyio.run(once)
+    return plan
+
+
+def test_overdue_reports_an_855_once_its_997_is_late_and_not_after_the_997(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ManualClock(1_700_000_000.0)  # 2023-11-14T22:13:20Z
+    monkeypatch.setattr(command, "clock", clock)
+    routes, data, due = _send_an_855(tmp_path, clock)
+    [sent] = sorted((data / "edi" / "to-acme").glob("855-*.x12"))
+    interchange = x12.read(sent.read_bytes()).interchanges[0]
+    group, control = interchange.groups[0].control_number, interchange.groups[0].sets[0].control_number
+
+    clock.advance(due - 1)
+    assert run(capsys, "overdue", "--data", data) == (0, "no acknowledgment overdue\n", "")
+
+    clock.advance(1 + 2 * 3600 + 5 * 60)
+    code, out, _ = run(capsys, "overdue", "--data", data)
+    assert code == 1
+    assert out.splitlines() == [
+        "PARTNER  GS06  ST02  SET  SENT AT               DUE AT                LATE",
+        f"acme     {group:<4}  {control}  855  2023-11-14T22:13:20Z  2023-11-15T22:13:20Z  2h 5m",
+        "1 set(s) overdue",
+    ]
+    code, out, _ = run(capsys, "overdue", "--data", data, "--format", "json")
+    assert code == 1 and json.loads(out) == [
+        {"partner": "acme", "group_control": group, "set_control": control, "set_id": "855",
+         "sent_at": "2023-11-14T22:13:20Z", "due_at": "2023-11-15T22:13:20Z", "late_seconds": 2 * 3600 + 5 * 60}]
+    assert run(capsys, "overdue", "--data", data, "--partner", "3pl") == (0, "no acknowledgment overdue from 3pl\n", "")
+
+    # Acme's 997 arrives, late but in the end: reading it reconciles the 855.
+    (data / "edi" / "from-acme").mkdir(parents=True, exist_ok=True)
+    (data / "edi" / "from-acme" / "fa-777.x12").write_text(
+        "ISA*00*          *00*          *ZZ*SUPPLIERCO     *ZZ*BUYERCO        *231116*0030*U*00401*000000777*0*P*>~"
+        f"GS*FA*SUPPLIERCO*BUYERCO*20231116*0030*777*X*004010~ST*997*0001~AK1*PR*{group}~AK2*855*{control}~"
+        "AK5*A~AK9*A*1*1*1~SE*6*0001~GE*1*777~IEA*1*000000777~")
+    _run_routes(routes, data, clock)
+    assert run(capsys, "overdue", "--data", data) == (0, "no acknowledgment overdue\n", "")
+    code, out, _ = run(capsys, "overdue", "--data", data, "--format", "json")
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_overdue_refuses_a_folder_without_stores(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-data"
+    code, out, err = run(capsys, "overdue", "--data", missing)
+    assert (code, out) == (2, "") and "no crossdock stores" in err
+    assert not missing.exists()  # looking did not create an empty database there
