@@ -1,6 +1,7 @@
 """Shared pytest configuration."""
 
 import pytest
+from servers.rabbitmq import rabbitmq, rabbitmq_node  # noqa: F401  (the session's RabbitMQ node)
 
 
 @pytest.fixture

@@ -109,6 +109,7 @@ class ConnectorModule(Protocol):
 
 # Names to modules, imported on first use so that lint never pays for a transport library it does not need.
 _REGISTRY: dict[str, str] = {
+    "amqp": "crossdock.connectors.amqp",
     "file": "crossdock.connectors.file",
     "queue": "crossdock.connectors.queue",
 }

@@ -52,6 +52,22 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "FIL005": ("permanent", "file: a body that is not bytes reached the sink."),
     "FIL010": ("transient", "file: a transient OS error (disk full, I/O error, folder gone)."),
     "QUE001": ("permanent", "queue: a body that is not bytes reached the sink."),
+    "AMQ001": ("transient", "amqp: the connection or channel is down, or the broker cannot be reached; the "
+                            "connection reconnects with backoff and the send is retried."),
+    "AMQ002": ("transient", "amqp: the broker did not answer in time (connect, publisher confirm, get)."),
+    "AMQ003": ("permanent", "amqp: access refused: a wrong login, or no permission on the virtual host, "
+                            "exchange or queue."),
+    "AMQ004": ("permanent", "amqp: an exchange or queue does not exist (with `declare no`, or deleted)."),
+    "AMQ005": ("permanent", "amqp: a declaration differs from what the broker has (precondition failed: "
+                            "another type, durability or argument)."),
+    "AMQ006": ("permanent", "amqp: the broker returned a mandatory message it could not route to any queue."),
+    "AMQ007": ("transient", "amqp: the broker nacked a publish."),
+    "AMQ008": ("permanent", "amqp: a body that is not bytes reached the sink."),
+    "AMQ009": ("permanent", "amqp: options that cannot work (a sink with neither queue nor exchange, a bad url)."),
+    "AMQ010": ("transient", "amqp: an acknowledgment whose channel closed; the broker delivers the message "
+                            "again."),
+    "AMQ011": ("permanent", "amqp: another AMQP protocol error (not an AMQP 0-9-1 port, a virtual host that "
+                            "does not exist)."),
     "SQL001": ("transient", "SQLite busy, locked, I/O error or disk full."),
     "SQL002": ("permanent", "Any other SQLite error."),
     "SQL003": ("permanent", "A SQLite file was written by another version of crossdock."),

@@ -1,0 +1,629 @@
+"""The `amqp` connector: queues and exchanges on RabbitMQ (AMQP 0-9-1), through aio-pika.
+
+Features
+- Source: consumes a queue with manual acknowledgment, at most `prefetch` messages unacknowledged.
+  A delivery is acknowledged (basic.ack) only when the runtime says every sink confirmed it, or that it
+  was filtered, a duplicate, or stored in the dead-letter store; with `on dead letter reject` a
+  dead-lettered message is rejected instead (basic.reject without requeue), so that the broker routes
+  it to the queue's dead-letter exchange. `release()` puts it back in the queue (basic.nack, requeue).
+  `receive(once=True)` (`crossdock run --once`) takes messages one at a time (basic.get) until the
+  queue has none ready, then stops.
+- Identity and headers: the message id is the AMQP `message_id` property when the publisher set one,
+  else a hash of the exchange, the routing key and the body, so a redelivery keeps its id (and two
+  identical bodies published with the same key count as one message for sinks that dedupe). AMQP
+  headers become the message's headers (text; arrays and tables as JSON), except the broker's own
+  `x-death` and `x-delivery-count`; the `correlation_id` property becomes `X-Correlation-ID`. `meta`
+  holds `queue`, `exchange`, `routing_key`, `redelivered` and, on quorum queues, `deliveries`.
+- Sink: publishes persistent messages (delivery mode 2) with publisher confirms. `send` returns once
+  the broker confirmed; concurrent sends share one channel, so many publishes are in flight, each
+  awaiting its own confirm. The message id and correlation id go in the AMQP properties (a consumer
+  can dedupe on the id), the headers in the AMQP headers, with `header` options added. Messages are
+  published `mandatory`: one the broker cannot route to any queue comes back and fails permanently
+  (AMQ006), where a silent drop would lose it; a broker nack is transient (AMQ007).
+- Topology: at open, a step declares what it names: the `exchange` (`exchange type`, `durable`), the
+  `queue` (`durable`, `queue type`, dead-letter exchange and routing key, message TTL) and, when it
+  names both, the queue's bindings to the exchange (each `binding key`). Declaring is idempotent; a
+  declaration that differs from what the broker has fails with AMQ005. With `declare no` the step only
+  checks that they exist, for users without the `configure` permission. The default exchange and
+  `amq.*` exchanges are never declared, only checked.
+- Connection: aio-pika's robust connection, one per source or sink. When it is lost it reconnects,
+  the waits between attempts growing with the outage (0.5s, 1s, 2s... up to `reconnect backoff up to`),
+  and restores channels, topology and consumers. A delivery received on a channel that died is never
+  acknowledged on the new one (delivery tags belong to a channel): acknowledging it fails with AMQ010
+  and the broker delivers it again, while what was acknowledged before stays acknowledged
+  (at-least-once; deliveries still waiting in this process are dropped and come back the same way).
+  A send that fails while the connection is down is transient (AMQ001) and retried per the route's policy.
+
+Options (the connection's own on the connection block; the others on the connection or the step)
+    url                   the broker, amqp://user:password@host:port/vhost (amqps:// for TLS)
+    host, port, vhost     override the parts of `url` (default amqp://guest:guest@localhost:5672/)
+    user, password        the login; the password only as `secret "NAME"` or `env "NAME"`
+    connect timeout       how long to wait for the broker when opening, default 10s
+    reconnect backoff up to   the longest wait between two reconnect attempts, default 30s
+    queue                 source: the queue to consume (required); sink: a queue to declare, and to
+                          publish to (through the default exchange) when there is no `exchange`
+    exchange              sink: the exchange to publish to; source: an exchange to bind the queue to
+    exchange type         direct (default), topic, fanout or headers
+    routing key           sink: the key of every message, default the queue's name
+    binding key           the key the queue is bound to the exchange with (repeat for several),
+                          default the routing key, else the queue's name
+    durable               declare exchange and queue durable, default yes
+    queue type            classic (default) or quorum
+    queue dead letter exchange, queue dead letter routing key, queue message ttl
+                          the queue's x-dead-letter-exchange, x-dead-letter-routing-key, x-message-ttl
+    declare               declare the topology at open, default yes; no: only check it exists
+    prefetch              source: how many unacknowledged messages the broker may send ahead, default 50
+    on dead letter        source: `ack` (default) or `reject` (to the queue's dead-letter exchange)
+    mandatory             sink: fail messages the broker cannot route, default yes
+    confirm timeout       sink: how long to wait for the broker's confirm, default 30s
+    header "Name" = expr  sink: an AMQP header on every message
+
+Headers exchanges are bound without arguments, so such a queue receives every message of its exchange.
+
+Error codes: AMQ001 the connection or channel is down, or the broker refused to open it (transient);
+AMQ002 a timeout (transient); AMQ003 access refused (login, permissions, virtual host); AMQ004 an
+exchange or queue does not exist; AMQ005 a declaration conflicts with the broker's (precondition
+failed); AMQ006 an unroutable message came back; AMQ007 the broker nacked a publish (transient);
+AMQ008 a body that is not bytes; AMQ009 options that cannot work (a sink with neither queue nor
+exchange); AMQ010 an acknowledgment whose channel died (transient: the broker delivers the message
+again); AMQ011 any other AMQP protocol error (a wrong port, a virtual host that does not exist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import Any, Self
+from urllib.parse import quote
+
+import aio_pika
+import anyio
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    DeliveryMode,
+)
+from aiormq import exceptions as amqp
+from yarl import URL
+
+from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
+from crossdock.dsl.options import OptionSpec, OptionType, Role, Scope
+from crossdock.engine.errors import CrossdockError, PermanentError, TransientError, TransientKind
+from crossdock.engine.mapping.expressions import is_missing
+from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
+
+_SOURCE = frozenset({Role.SOURCE})
+_SINK = frozenset({Role.SINK})
+_CONNECTION = Scope.CONNECTION
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("url", OptionType.STRING,
+               "The broker's address, amqp://user:password@host:port/vhost (amqps:// for TLS); read it from the "
+               "environment when it holds a password. host, port, vhost, user and password override its parts.",
+               example='env "AMQP_URL"', scope=_CONNECTION),
+    OptionSpec("host", OptionType.STRING, "The broker's host name (default: localhost, or the url's).",
+               example='"rabbit.internal"', scope=_CONNECTION),
+    OptionSpec("port", OptionType.INTEGER, "The broker's AMQP port (default: 5672, 5671 for amqps, or the url's).",
+               example="5672", scope=_CONNECTION),
+    OptionSpec("vhost", OptionType.STRING, "The virtual host (default: /, or the url's).",
+               example='"erp"', scope=_CONNECTION),
+    OptionSpec("user", OptionType.STRING, "The user to log in as (default: guest, or the url's).",
+               example='"crossdock"', scope=_CONNECTION),
+    OptionSpec("password", OptionType.STRING, "The user's password.", example='secret "AMQP_PASSWORD"',
+               secret=True, scope=_CONNECTION),
+    OptionSpec("connect timeout", OptionType.DURATION, "How long to wait for the broker when opening a connection.",
+               default=10.0, example="30s", scope=_CONNECTION),
+    OptionSpec("reconnect backoff up to", OptionType.DURATION,
+               "The longest wait between two attempts to reconnect after the connection was lost; the waits "
+               "start at 0.5s and grow with the outage.",
+               default=30.0, example="2m", scope=_CONNECTION),
+    OptionSpec("queue", OptionType.STRING,
+               "The queue to consume; declared at open (see `declare`).",
+               example='"orders.in"', required=True, roles=_SOURCE),
+    OptionSpec("queue", OptionType.STRING,
+               "A queue to declare at open; without `exchange`, messages are published to it (through the "
+               "default exchange).",
+               example='"erp.orders.dlq"', roles=_SINK),
+    OptionSpec("exchange", OptionType.STRING,
+               "On a sink, the exchange to publish to; on a source, an exchange to bind the queue to. Declared "
+               "at open, except the default exchange and amq.* exchanges, which are only checked.",
+               example='"orders"'),
+    OptionSpec("exchange type", OptionType.CHOICE, "The type of the exchange declared.",
+               default="direct", example="topic", choices=("direct", "topic", "fanout", "headers")),
+    OptionSpec("routing key", OptionType.STRING,
+               "The routing key of every message published (default: the queue's name).",
+               example='"orders.dal"', roles=_SINK),
+    OptionSpec("binding key", OptionType.STRING,
+               "When the step names both an exchange and a queue: a key the queue is bound to the exchange "
+               "with; repeat the line for several (default: the routing key, else the queue's name).",
+               example='"orders.*"', repeatable=True),
+    OptionSpec("durable", OptionType.BOOLEAN,
+               "Declare the exchange and the queue durable, so that they survive a broker restart.",
+               default=True, example="no"),
+    OptionSpec("queue type", OptionType.CHOICE,
+               "The type of the queue declared: quorum queues are replicated and count deliveries.",
+               default="classic", example="quorum", choices=("classic", "quorum")),
+    OptionSpec("queue dead letter exchange", OptionType.STRING,
+               "Where the broker sends messages rejected from (`on dead letter reject`) or expiring in the "
+               "queue declared (its x-dead-letter-exchange argument).",
+               example='"erp.dlx"'),
+    OptionSpec("queue dead letter routing key", OptionType.STRING,
+               "The routing key of messages the broker dead-letters from the queue declared "
+               "(x-dead-letter-routing-key; default: their own).",
+               example='"erp.orders.failed"'),
+    OptionSpec("queue message ttl", OptionType.DURATION,
+               "How long a message may wait in the queue declared before the broker expires it "
+               "(x-message-ttl), to its dead-letter exchange if it has one.",
+               example="7 days"),
+    OptionSpec("declare", OptionType.BOOLEAN,
+               "Declare the exchange, queue and bindings at open; with no, only check that they exist "
+               "(for users without the configure permission).",
+               default=True, example="no"),
+    OptionSpec("prefetch", OptionType.INTEGER,
+               "How many unacknowledged messages the broker may send ahead to this source.",
+               default=50, example="200", roles=_SOURCE),
+    OptionSpec("on dead letter", OptionType.CHOICE,
+               "What to do with a message the route dead-lettered (it is in the dead-letter store already): "
+               "ack removes it from the queue; reject hands it to the queue's dead-letter exchange.",
+               default="ack", example="reject", choices=("ack", "reject"), roles=_SOURCE),
+    OptionSpec("mandatory", OptionType.BOOLEAN,
+               "Fail (permanently) a message the broker cannot route to any queue, instead of letting the "
+               "broker drop it.",
+               default=True, example="no", roles=_SINK),
+    OptionSpec("confirm timeout", OptionType.DURATION,
+               "How long to wait for the broker to confirm a message before the send fails (and is retried).",
+               default=30.0, example="1m", roles=_SINK),
+    OptionSpec("header", OptionType.HEADER, "An AMQP header set on every message published.",
+               example='"x-warehouse" = ship_from', repeatable=True, roles=_SINK, scope=Scope.STEP),
+)
+
+SPEC = ConnectorSpec(
+    kind="amqp",
+    description="Queues and exchanges on RabbitMQ (AMQP 0-9-1): consume with acknowledgments, publish with "
+                "publisher confirms.",
+    roles=frozenset({Role.SOURCE, Role.SINK}),
+    options=OPTIONS,
+    connection="optional",
+    capabilities=Capabilities(supports_confirm=True, dedupes_by_message_id=False),
+)
+
+DEFAULT_URL = "amqp://guest:guest@localhost:5672/"
+RECONNECT_FIRST_WAIT = 0.5
+CANCEL_TIMEOUT = 5.0
+# Broker bookkeeping, not part of the message: republishing x-death would confuse the broker's own.
+_BROKER_HEADERS = frozenset({"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+                             "x-delivery-count"})
+# What aio-pika and aiormq raise; anything else is a bug and is left to the runtime (X001).
+_AMQP_ERRORS = (amqp.AMQPError, amqp.ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
+
+
+def _option(options: Mapping[str, Any], key: str) -> Any:
+    """The option's value, or its declared default when the runtime left it out."""
+    if key in options:
+        return options[key]
+    return next(spec.default for spec in OPTIONS if spec.key == key)
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+def classify(error: BaseException, action: str) -> CrossdockError:
+    """`error`, raised by aio-pika while trying to `action`, as a transient or permanent error (AMQ...)."""
+    if isinstance(error, CrossdockError):
+        return error
+    message = f"cannot {action}: {_reason(error)}"
+    if isinstance(error, amqp.PublishError):
+        return PermanentError(f"{message} (no queue is bound for this routing key)", code="AMQ006")
+    if isinstance(error, amqp.DeliveryError):
+        return TransientError(message, kind=TransientKind.UNAVAILABLE, code="AMQ007")
+    if isinstance(error, TimeoutError):
+        return TransientError(message, kind=TransientKind.TIMEOUT, code="AMQ002")
+    if isinstance(error, amqp.ChannelAccessRefused | amqp.ProbableAuthenticationError | amqp.AuthenticationError
+                  | amqp.ConnectionNotAllowed):
+        return PermanentError(message, code="AMQ003")
+    if isinstance(error, amqp.ChannelNotFoundEntity):
+        return PermanentError(message, code="AMQ004")
+    if isinstance(error, amqp.ChannelPreconditionFailed):
+        return PermanentError(message, code="AMQ005")
+    if isinstance(error, amqp.IncompatibleProtocolError | amqp.ProtocolSyntaxError):
+        # aiormq reports a refused virtual host as an unexpected frame, and a non-AMQP port this way.
+        return PermanentError(f"{message} (is it an AMQP 0-9-1 port, and does the virtual host exist?)",
+                              code="AMQ011")
+    if isinstance(error, amqp.AMQPConnectionError | amqp.ChannelClosed | amqp.ChannelInvalidStateError
+                  | ConnectionError | OSError):
+        return TransientError(message, kind=TransientKind.CONNECTION, code="AMQ001")
+    return PermanentError(message, code="AMQ011")
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, amqp.ChannelInvalidStateError):
+        return "the channel is closed (the connection was lost; reconnecting)"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    text = str(error) or repr(error)
+    return f"{type(error).__name__}: {text}"
+
+
+# ---- connection -----------------------------------------------------------------------------------
+
+
+def reconnect_wait(outage: float, longest: float, first: float = RECONNECT_FIRST_WAIT) -> float:
+    """How long to wait before the next reconnect attempt: as long as the outage so far, within
+    [`first`, `longest`], so attempts come at 0, 0.5s, 1s, 2s, 4s... after the connection was lost."""
+    return min(longest, max(first, outage))
+
+
+class BackoffConnection(aio_pika.RobustConnection):
+    """aio-pika's robust connection, reconnecting with backoff instead of at a fixed interval.
+
+    aio-pika reads `reconnect_interval` before each wait between attempts; here it comes from how long
+    the connection has been down (see :func:`reconnect_wait`), so a blip is bridged at once and a long
+    outage is not hammered.
+    """
+
+    def __init__(self, url: URL, *, longest_wait: float, **kwargs: Any) -> None:
+        self._down_since: float | None = None
+        self._first_wait = RECONNECT_FIRST_WAIT
+        self._longest_wait = longest_wait
+        super().__init__(url, **kwargs)
+
+    @property  # type: ignore[override]
+    def reconnect_interval(self) -> float:
+        if self._down_since is None:
+            return self._first_wait
+        return reconnect_wait(self.loop.time() - self._down_since, self._longest_wait, self._first_wait)
+
+    @reconnect_interval.setter
+    def reconnect_interval(self, value: float) -> None:
+        # aio-pika sets its fixed interval (URL `?reconnect_interval=`) here: it becomes the first wait.
+        self._first_wait = float(value)
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if self._down_since is None:
+            self._down_since = self.loop.time()
+        await super()._on_connection_close(closing)
+
+    async def _on_connected(self) -> None:
+        await super()._on_connected()
+        self._down_since = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where the broker is and how to reach it, from the connection's options."""
+
+    url: URL
+    connect_timeout: float
+    longest_wait: float
+    name: str
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], context: ConnectorContext) -> ConnectionSettings:
+        try:
+            url = URL(str(options.get("url") or DEFAULT_URL))
+            if url.scheme not in ("amqp", "amqps") or not url.host:
+                raise ValueError("it must look like amqp://host or amqps://host")
+            if options.get("host"):
+                url = url.with_host(str(options["host"]))
+            if options.get("port"):
+                url = url.with_port(int(options["port"]))
+            if options.get("vhost"):
+                url = url.with_path("/" + quote(str(options["vhost"]), safe=""), encoded=True)
+            if options.get("user"):
+                url = url.with_user(str(options["user"]))
+            if options.get("password"):
+                url = url.with_password(str(options["password"]))
+        except ValueError as error:
+            raise PermanentError(f"amqp: the broker's url is not valid: {error}", code="AMQ009") from error
+        return cls(url, float(_option(options, "connect_timeout")),
+                   float(_option(options, "reconnect_backoff_up_to")), context.owner)
+
+    @property
+    def safe_url(self) -> str:
+        """The url without its password, for messages."""
+        return str(self.url.with_password("***") if self.url.password else self.url)
+
+
+async def open_connection(settings: ConnectionSettings) -> BackoffConnection:
+    """A connected robust connection, named after its route step (the management UI shows the name)."""
+    connection = BackoffConnection(settings.url, longest_wait=settings.longest_wait,
+                                   client_properties={"connection_name": f"crossdock: {settings.name}"})
+    try:
+        await connection.connect(timeout=settings.connect_timeout)
+    except BaseException as error:
+        with anyio.CancelScope(shield=True):
+            await connection.close()
+        if isinstance(error, _AMQP_ERRORS):
+            raise classify(error, f"connect to {settings.safe_url}") from error
+        raise
+    return connection
+
+
+# ---- topology -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The exchange, queue and bindings a step names, declared (or checked) at open."""
+
+    exchange: str
+    exchange_type: str
+    queue: str | None
+    binding_keys: tuple[str, ...]
+    durable: bool
+    arguments: dict[str, Any]
+    declare: bool
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Topology:
+        queue = options.get("queue") or None
+        arguments: dict[str, Any] = {}
+        if _option(options, "queue_type") == "quorum":
+            # classic is the default: naming it would conflict with queues declared without the argument
+            arguments["x-queue-type"] = "quorum"
+        if options.get("queue_dead_letter_exchange") is not None:
+            arguments["x-dead-letter-exchange"] = str(options["queue_dead_letter_exchange"])
+        if options.get("queue_dead_letter_routing_key") is not None:
+            arguments["x-dead-letter-routing-key"] = str(options["queue_dead_letter_routing_key"])
+        if options.get("queue_message_ttl") is not None:
+            arguments["x-message-ttl"] = round(float(options["queue_message_ttl"]) * 1000)
+        keys = options.get("binding_key") or [options.get("routing_key") or queue or ""]
+        return cls(
+            exchange=str(options.get("exchange") or ""),
+            exchange_type=str(_option(options, "exchange_type")),
+            queue=str(queue) if queue else None,
+            binding_keys=tuple(str(key) for key in keys),
+            durable=bool(_option(options, "durable")),
+            arguments=arguments,
+            declare=bool(_option(options, "declare")),
+        )
+
+    async def apply(self, channel: AbstractRobustChannel) -> tuple[AbstractExchange, AbstractQueue | None]:
+        """Declare (or, with `declare no`, check) everything; returns the exchange and the queue.
+
+        The robust channel remembers what was declared here and declares it again after a reconnect.
+        """
+        exchange: AbstractExchange = channel.default_exchange
+        if self.exchange:
+            exchange = await channel.declare_exchange(
+                self.exchange, type=self.exchange_type, durable=self.durable,
+                passive=not self.declare or self.exchange.startswith("amq."))
+        queue = None
+        if self.queue is not None:
+            queue = await channel.declare_queue(self.queue, durable=self.durable, arguments=self.arguments or None,
+                                                passive=not self.declare)
+            if self.exchange and self.declare:
+                for key in self.binding_keys:
+                    await queue.bind(exchange, key)
+        return exchange, queue
+
+    def describe(self) -> str:
+        names = [f"exchange '{self.exchange}'"] if self.exchange else []
+        names += [f"queue '{self.queue}'"] if self.queue else []
+        return " and ".join(names) or "the default exchange"
+
+
+# ---- source ---------------------------------------------------------------------------------------
+
+
+def content_id(exchange: str, routing_key: str, body: bytes) -> str:
+    """The id of a message published without a message_id: the same for every delivery of it."""
+    return derived_id("amqp", exchange, routing_key, hashlib.sha256(body).hexdigest())
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, bool | int | float | Decimal):
+        return str(value)
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _channel_open(delivery: AbstractIncomingMessage) -> bool:
+    try:
+        return not delivery.channel.is_closed  # aio-pika raises when the delivery's channel closed
+    except amqp.ChannelInvalidStateError:
+        return False
+
+
+class AmqpSource:
+    """Consumes one queue; see the module docstring."""
+
+    def __init__(self, settings: ConnectionSettings, topology: Topology, *, prefetch: int,
+                 reject_dead_letters: bool) -> None:
+        self.settings = settings
+        self.topology = topology
+        self._prefetch = prefetch
+        self._reject_dead_letters = reject_dead_letters
+        self._connection: BackoffConnection | None = None
+        self._queue: AbstractQueue | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await open_connection(self.settings)
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            _, self._queue = await self.topology.apply(channel)
+        except BaseException as error:
+            await self.__aexit__()
+            if isinstance(error, _AMQP_ERRORS):
+                raise classify(error, f"open {self.topology.describe()} on {self.settings.safe_url}") from error
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Deliveries not acknowledged go back to the queue when the channel closes.
+        if self._connection is not None:
+            with anyio.CancelScope(shield=True):
+                await self._connection.close()
+            self._connection = None
+
+    @property
+    def queue(self) -> AbstractQueue:
+        if self._queue is None:
+            raise PermanentError("amqp source is not open", code="AMQ009")
+        return self._queue
+
+    async def receive(self, *, once: bool) -> AsyncIterator[Inbound]:
+        """Yield deliveries as they come; with `once`, those ready now, then stop."""
+        if once:
+            while (delivery := await self._get()) is not None:
+                yield self._inbound(delivery)
+            return
+        buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()  # holds at most `prefetch`
+        try:
+            tag = await self.queue.consume(buffer.put)
+        except _AMQP_ERRORS as error:
+            raise classify(error, f"consume from queue '{self.queue.name}'") from error
+        try:
+            while True:
+                delivery = await buffer.get()
+                if _channel_open(delivery):
+                    yield self._inbound(delivery)
+                # else: it came on a channel that has died since; the broker delivers it again
+        finally:
+            # Bounded: during an outage aio-pika would wait for the reconnection. Closing the channel ends
+            # the consumer as well, so a cancel that fails or times out changes nothing.
+            with anyio.move_on_after(CANCEL_TIMEOUT, shield=True), contextlib.suppress(*_AMQP_ERRORS):
+                await self.queue.cancel(tag)
+
+    async def _get(self) -> AbstractIncomingMessage | None:
+        try:  # the broker answers a get at once; waiting longer than for a connection means it is stuck
+            return await self.queue.get(no_ack=False, fail=False, timeout=self.settings.connect_timeout)
+        except _AMQP_ERRORS as error:
+            raise classify(error, f"get from queue '{self.queue.name}'") from error
+
+    def _inbound(self, delivery: AbstractIncomingMessage) -> Inbound:
+        amqp_headers = delivery.headers or {}
+        headers = {name: _text(value) for name, value in amqp_headers.items() if name not in _BROKER_HEADERS}
+        if delivery.correlation_id:
+            headers[CORRELATION_HEADER] = delivery.correlation_id
+        exchange, routing_key = delivery.exchange or "", delivery.routing_key or ""
+        meta: dict[str, Any] = {"queue": self.queue.name, "exchange": exchange, "routing_key": routing_key,
+                                "redelivered": bool(delivery.redelivered)}
+        count = amqp_headers.get("x-delivery-count")
+        if isinstance(count, int):  # quorum queues count earlier deliveries
+            meta["deliveries"] = count + 1
+        return Inbound(
+            body=delivery.body,
+            message_id=delivery.message_id or content_id(exchange, routing_key, delivery.body),
+            headers=headers,
+            meta=meta,
+            ack=partial(self._ack, delivery),
+            release=partial(self._release, delivery),
+        )
+
+    async def _ack(self, delivery: AbstractIncomingMessage, outcome: Outcome) -> None:
+        try:
+            if outcome is Outcome.DEAD_LETTERED and self._reject_dead_letters:
+                await delivery.reject(requeue=False)
+            else:
+                await delivery.ack()
+        except amqp.ChannelInvalidStateError as error:
+            # aio-pika refuses to send it on another channel, where the delivery tag means another message
+            raise TransientError(
+                "cannot acknowledge: the channel it came on closed (the connection was lost); the broker "
+                "delivers the message again", kind=TransientKind.CONNECTION, code="AMQ010") from error
+        except _AMQP_ERRORS as error:
+            raise classify(error, "acknowledge a message") from error
+
+    async def _release(self, delivery: AbstractIncomingMessage) -> None:
+        if not _channel_open(delivery):
+            return  # the broker put it back in the queue when the channel closed
+        try:
+            await delivery.nack(requeue=True)
+        except _AMQP_ERRORS as error:
+            raise classify(error, "release a message") from error
+
+
+# ---- sink -----------------------------------------------------------------------------------------
+
+
+class AmqpSink:
+    """Publishes to one exchange (or queue) with publisher confirms; see the module docstring."""
+
+    def __init__(self, settings: ConnectionSettings, topology: Topology, *, routing_key: str, mandatory: bool,
+                 confirm_timeout: float, header_options: bool) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.routing_key = routing_key
+        self._mandatory = mandatory
+        self._confirm_timeout = confirm_timeout
+        self._header_options = header_options
+        self._connection: BackoffConnection | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await open_connection(self.settings)
+        try:
+            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange, _ = await self.topology.apply(channel)
+        except BaseException as error:
+            await self.__aexit__()
+            if isinstance(error, _AMQP_ERRORS):
+                raise classify(error, f"open {self.topology.describe()} on {self.settings.safe_url}") from error
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._connection is not None:
+            with anyio.CancelScope(shield=True):
+                await self._connection.close()
+            self._connection = None
+
+    async def send(self, message: Message) -> None:
+        """Publish the message; returns once the broker confirmed it."""
+        if self._exchange is None:
+            raise PermanentError("amqp sink is not open", code="AMQ009")
+        if not isinstance(message.body, bytes | bytearray):
+            raise PermanentError(
+                f"amqp sink needs an encoded body (bytes), got {type(message.body).__name__}", code="AMQ008")
+        headers: dict[str, Any] = {k: v for k, v in message.headers.items()
+                                   if k.lower() != CORRELATION_HEADER.lower()}
+        if self._header_options:  # rendered by the runtime; otherwise meta["headers"] is not ours to read
+            headers.update((name, _text(value)) for name, value in message.meta.get("headers", ())
+                           if not is_missing(value))
+        published = aio_pika.Message(
+            bytes(message.body), delivery_mode=DeliveryMode.PERSISTENT, message_id=message.message_id,
+            correlation_id=message.correlation_id, headers=headers or None,
+        )
+        try:
+            await self._exchange.publish(published, self.routing_key, mandatory=self._mandatory,
+                                         timeout=self._confirm_timeout)
+        except _AMQP_ERRORS as error:
+            raise classify(error, f"publish to {self.topology.describe()} with routing key "
+                                  f"'{self.routing_key}'") from error
+
+
+# ---- entry points ---------------------------------------------------------------------------------
+
+
+def open_source(options: Mapping[str, Any], context: ConnectorContext) -> AmqpSource:
+    """An amqp source for resolved `options` (keys as in :data:`OPTIONS`)."""
+    if not options.get("queue"):
+        raise PermanentError("amqp source needs 'queue'", code="AMQ009")
+    return AmqpSource(ConnectionSettings.from_options(options, context), Topology.from_options(options),
+                      prefetch=int(_option(options, "prefetch")),
+                      reject_dead_letters=_option(options, "on_dead_letter") == "reject")
+
+
+def open_sink(options: Mapping[str, Any], context: ConnectorContext) -> AmqpSink:
+    """An amqp sink for resolved `options` (keys as in :data:`OPTIONS`)."""
+    topology = Topology.from_options(options)
+    if not topology.exchange and topology.queue is None:
+        raise PermanentError("amqp sink needs 'exchange' or 'queue': where to publish", code="AMQ009")
+    routing_key = str(options.get("routing_key") or topology.queue or "")
+    return AmqpSink(ConnectionSettings.from_options(options, context), topology, routing_key=routing_key,
+                    mandatory=bool(_option(options, "mandatory")),
+                    confirm_timeout=float(_option(options, "confirm_timeout")),
+                    header_options=bool(options.get("header")))

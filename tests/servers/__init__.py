@@ -1,0 +1,1 @@
+"""Real servers the integration tests start for themselves (RabbitMQ...), private to one test session."""
