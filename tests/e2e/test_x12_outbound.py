@@ -267,20 +267,22 @@ async def test_control_numbers_increase_per_partner_across_runs_and_never_repeat
     drop(data, "erp/warehouse-orders", "acme-850.order.json")
     await run(routes, data, clock)
 
-    def numbers(folder: str, names: set[str] | None, *, inside: bool) -> list[tuple[int, int, int]]:
-        paths = [p for p in (data / "edi" / folder).glob("*.x12") if (p.name in names) == inside] \
-            if names is not None else list((data / "edi" / folder).glob("*.x12"))
-        for path in paths:
-            strict(path)
-        return [tuple(int(n) for n in (envelope(p)[2], envelope(p)[4], envelope(p)[5])) for p in paths]
+    def numbers(folder: str, first_run: set[str], *, later: bool) -> list[tuple[int, int, int]]:
+        """(ISA13, GS06, ST02) of what a run sent to one partner: the first run's files, or the later ones."""
+        found = []
+        for path in (data / "edi" / folder).glob("*.x12"):
+            if (path.name not in first_run) == later:
+                strict(path)
+                _, _, isa13, _, gs06, st02 = envelope(path)
+                found.append((int(isa13), int(gs06), int(st02)))
+        return found
 
-    acme_first = numbers("to-acme", first_acme, inside=True)
-    acme_second = numbers("to-acme", first_acme, inside=False)
+    acme_first, acme_second = numbers("to-acme", first_acme, later=False), numbers("to-acme", first_acme, later=True)
     assert (len(acme_first), len(acme_second)) == (2, 2)
     for kind in range(3):  # ISA13, GS06, ST02: one counter each, per partner
         assert sorted(n[kind] for n in acme_first) == [1, 2]
         assert sorted(n[kind] for n in acme_second) == [3, 4]
-    third_party = numbers("to-3pl", first_3pl, inside=True) + numbers("to-3pl", first_3pl, inside=False)
+    third_party = numbers("to-3pl", first_3pl, later=False) + numbers("to-3pl", first_3pl, later=True)
     assert sorted(third_party) == [(1, 1, 1), (2, 2, 2)]  # the 3PL's counters are its own
     groups = {(path.name[:3], envelope(path)[3]) for path in (data / "edi" / "to-acme").glob("*.x12")}
     assert groups == {("855", "PR"), ("856", "SH"), ("810", "IN")}
