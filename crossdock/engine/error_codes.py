@@ -26,6 +26,22 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "D103": ("permanent", "JSON: a syntax error, with offset, line and column."),
     "D104": ("permanent", "JSON: NaN, Infinity, or a number too long to write out."),
     "D110": ("permanent", "JSON: a value that cannot be written as JSON."),
+    "D201": ("permanent", "XML: not well-formed, with the line and column libxml2 reports."),
+    "D202": ("permanent", "XML: the payload is empty."),
+    "D203": ("permanent", "XML: a DOCTYPE declaration (such as an external DTD to load): refused, never processed."),
+    "D204": ("permanent", "XML: entity declarations (expansion bombs such as billion laughs): refused, with their "
+                          "line."),
+    "D205": ("permanent", "XML: an external entity (XXE: a file or URL to read): refused, with its line."),
+    "D206": ("permanent", "XML: the payload is larger than `max megabytes` allows."),
+    "D207": ("permanent", "XML: the root element or its namespace is not the one `read xml \"ROOT\" \"NAMESPACE\"` "
+                          "expects."),
+    "D208": ("permanent", "XML: the document does not match its XSD (`schema`); every error is listed with its line "
+                          "(none when streaming), element path and message."),
+    "D209": ("permanent", "XML: the XSD named by `schema` cannot be found in schemas/xsd/, read or compiled."),
+    "D210": ("permanent", "XML: a value that cannot be written as XML (a name that is not an XML name, a character "
+                          "XML 1.0 cannot carry, an object without a `root`)."),
+    "D211": ("permanent", "XML: the document written does not match the sink's `schema`; every error is listed."),
+    "D212": ("permanent", "XML: a document read with `split on` was read twice (it streams once, by `for each`)."),
     # maps and validation
     "M000": ("permanent", "A map failed."),
     "M001": ("permanent", "A map expression failed (a function refused a value, a number was text...); the "

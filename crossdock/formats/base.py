@@ -58,6 +58,7 @@ class Format(Protocol):
 _REGISTRY: dict[str, str] = {
     "json": "crossdock.formats.json",
     "x12": "crossdock.formats.x12.codec",
+    "xml": "crossdock.formats.xml",
 }
 
 
