@@ -640,6 +640,8 @@ class RouteRunner:
             built = await edi.outbound.generated(message_id)
             if built is not None:
                 return built
+        if isinstance(body, Document):  # already enveloped (filed or forwarded as it came)
+            return load_format("x12").encode(body, {})
         partner = step.format_options.get("partner")
         profile = self.services.partners.get(partner) if partner else None
         if profile is None:

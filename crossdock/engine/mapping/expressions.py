@@ -768,7 +768,11 @@ class ExprWriter:
                 return frame.index
             if which == "count":
                 return frame.count
-            env.bag.error("MAP011", f"'loop.{which}' is not known", rest[0].span, "use loop.index or loop.count")
+            if which == "value":
+                # the element itself, for lists of plain values (`for each po_numbers`)
+                return Value(frame.cur) if frame.index is not NONE else NONE
+            env.bag.error("MAP011", f"'loop.{which}' is not known", rest[0].span,
+                          "use loop.index, loop.count or loop.value")
             return NONE
         if first.name == MESSAGE_ROOT and first.qualifier is None and env.allow_message:
             return self._steps(Value("msg"), rest, frame)
@@ -877,8 +881,8 @@ def _order(op: str, left: Value, right: Value) -> str:
 
 
 def _is_multi(text: str) -> bool:
-    """Whether a JSONPath can match several values: a wildcard, a descent, a filter or a slice."""
-    return "*" in text or ".." in text or "?" in text or ":" in text
+    """Whether a JSONPath can match several values: a wildcard, a descent, a filter, a slice or a union."""
+    return any(mark in text for mark in ("*", "..", "?", ":", ","))
 
 
 def _is_index(node: ast.Expr) -> bool:

@@ -19,7 +19,7 @@ from crossdock.engine.stores.edi import EdiStores
 from crossdock.engine.x12.inbound import profile_for
 from crossdock.formats.x12.acks import received_acknowledgments
 from crossdock.formats.x12.ackwriter import acknowledge
-from crossdock.formats.x12.builder import X12BuildError, build_set
+from crossdock.formats.x12.builder import X12BuildError, build_set, validate_set
 from crossdock.formats.x12.definitions import default_catalog
 from crossdock.formats.x12.envelopes import (
     SET,
@@ -94,9 +94,16 @@ async def outbound(body: Any, set_arguments: Mapping[str, str] | None, profile: 
             raise PermanentError("an X12 sink needs the set to write: map with a map `to x12 855` (say) first",
                                  code="X12-G002")
         try:
-            sets = [build_set(body, definition, set_control_number(await numbers.next(SET)))]
+            built = build_set(body, definition, set_control_number(await numbers.next(SET)))
         except X12BuildError as error:
             raise PermanentError(f"the map's output is not a valid {set_id}: {error}", code="X12-G003") from error
+        problems = [issue for issue in validate_set(built) if issue.is_error]
+        if problems:  # never send the partner what our own strict reader would reject
+            first = problems[0]
+            raise PermanentError(f"the {set_id} built from the map is invalid: {first.code} {first.message}"
+                                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                                 code="X12-G003", details={"issues": [f"{p.code} {p.message}" for p in problems]})
+        sets = [built]
     else:
         raise PermanentError(f"an X12 sink cannot write {type(body).__name__}", code="X12-G002")
     interchange: Interchange = await envelope(sets, profile, numbers)

@@ -17,8 +17,8 @@ What a path reads:
 - inside `for each` and `object from`, a path looks in the current loop first, then in the whole
   transaction set, so a line can read `CUR02` or `BEG03` of its order;
 - `ISA06`, `GS02`... read the envelope the set arrived in; on a whole document (after `read x12`, before
-  `for each transaction`) `transaction` gives every transaction set and `ISA..`/`GS..` read the first
-  interchange and group.
+  `for each transaction`) `transaction` gives every transaction set but 997s and 999s (the engine
+  reconciles those with what was sent) and `ISA..`/`GS..` read the first interchange and group.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import did_you_mean
 from crossdock.engine.mapping.expressions import CompileEnv, Getter, Scope
 from crossdock.formats.x12 import paths as x12paths
+from crossdock.formats.x12.acks import ACKNOWLEDGMENT_SETS
 from crossdock.formats.x12.definitions import SetDefinition
 from crossdock.formats.x12.segment import Segment
 from crossdock.formats.x12.tree import Document, Loop, TransactionSet
@@ -153,9 +154,11 @@ def _envelope_segment(current: Any, root: Any, segment_id: str) -> Segment | Non
 
 
 def _transactions(scope: Scope) -> Any:
+    # 997s and 999s are not business documents: the engine reconciles them with what was sent
+    # when they are read, so `for each transaction` goes over the others only
     document = scope.current
     if isinstance(document, Document):
-        return list(document.sets())
+        return [ts for ts in document.sets() if ts.set_id not in ACKNOWLEDGMENT_SETS]
     return [document] if isinstance(document, TransactionSet) else None
 
 
