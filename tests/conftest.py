@@ -2,6 +2,7 @@
 
 import pytest
 from servers.rabbitmq import rabbitmq, rabbitmq_node  # noqa: F401  (the session's RabbitMQ node)
+from servers.sshd import sshd  # noqa: F401  (the session's OpenSSH server)
 
 
 @pytest.fixture

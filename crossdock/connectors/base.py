@@ -112,6 +112,7 @@ _REGISTRY: dict[str, str] = {
     "amqp": "crossdock.connectors.amqp",
     "file": "crossdock.connectors.file",
     "queue": "crossdock.connectors.queue",
+    "sftp": "crossdock.connectors.sftp",
 }
 
 

@@ -84,6 +84,22 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
                             "again."),
     "AMQ011": ("permanent", "amqp: another AMQP protocol error (not an AMQP 0-9-1 port, a virtual host that "
                             "does not exist)."),
+    "SFT001": ("permanent", "sftp: the server's host key is not in the known hosts file (or changed); it is "
+                            "never added: the message gives the fingerprint offered, to check with the "
+                            "server's owner."),
+    "SFT002": ("permanent", "sftp: the server refused the login (wrong user, key or password)."),
+    "SFT003": ("permanent", "sftp: no such file or folder, or permission denied, on the server (the path is given)."),
+    "SFT004": ("permanent", "sftp: the known hosts file is missing or cannot be read."),
+    "SFT005": ("permanent", "sftp: unusable credentials or settings: no key or password, a key that cannot be "
+                            "read or decrypted, a port that is not a number."),
+    "SFT006": ("permanent", "sftp: a file name that is refused (a path, a leading dot, NUL)."),
+    "SFT007": ("permanent", "sftp: a body that is not bytes reached the sink."),
+    "SFT008": ("permanent", "sftp: both `after success move to` and `after success delete`."),
+    "SFT009": ("permanent", "sftp: a remote folder is missing and `create folders` is off."),
+    "SFT010": ("transient", "sftp: the connection was refused or lost; the next try connects again."),
+    "SFT011": ("transient", "sftp: connecting timed out (`connect timeout`)."),
+    "SFT012": ("transient", "sftp: the server reported a failure without a reason (disk full, a name in use...)."),
+    "SFT013": ("permanent", "sftp: the server lacks SFTP or the operation, or broke the protocol."),
     "SQL001": ("transient", "SQLite busy, locked, I/O error or disk full."),
     "SQL002": ("permanent", "Any other SQLite error."),
     "SQL003": ("permanent", "A SQLite file was written by another version of crossdock."),
