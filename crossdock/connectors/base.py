@@ -17,14 +17,14 @@ are mapped to :class:`~crossdock.engine.errors.TransientError` or
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol, Self
 
-from crossdock.dsl.diagnostics import did_you_mean
-from crossdock.dsl.options import OptionSpec, Role
+from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
+from crossdock.dsl.options import OptionSpec, ResolvedOptions, Role
 from crossdock.engine.clock import Clock, SystemClock
 from crossdock.engine.message import Inbound, Message
 
@@ -38,9 +38,17 @@ class Capabilities:
     max_message_bytes: int | None = None
 
 
+OptionCheck = Callable[[ResolvedOptions, Role, Span, DiagnosticBag], None]
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorSpec:
-    """A connector's declaration: what it is for and which options it takes."""
+    """A connector's declaration: what it is for and which options it takes.
+
+    `check`, when set, is called by the compiler (so by lint and run alike) with a step's options merged
+    over its connection's, the role, the span of the connector's name on the step and the diagnostic
+    bag, for rules the option schema cannot say (such as "exactly one of these options").
+    """
 
     kind: str
     description: str
@@ -48,6 +56,7 @@ class ConnectorSpec:
     options: tuple[OptionSpec, ...]
     connection: Literal["required", "optional", "none"] = "optional"
     capabilities: Capabilities = Capabilities()
+    check: OptionCheck | None = None
 
 
 @dataclass
@@ -112,6 +121,7 @@ _REGISTRY: dict[str, str] = {
     "amqp": "crossdock.connectors.amqp",
     "file": "crossdock.connectors.file",
     "queue": "crossdock.connectors.queue",
+    "rest": "crossdock.connectors.rest",
     "sftp": "crossdock.connectors.sftp",
 }
 

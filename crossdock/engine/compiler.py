@@ -281,6 +281,8 @@ class ProjectCompiler:
                 self.bag.error("OPT006", f"{spec.kind} {role.value} needs '{option.name}'", node.kind.span,
                                f"add a line: {option.name} {option.example or '...'}"
                                + (f" (here or in connection '{connection_name}')" if connection_name else ""))
+        if spec.check is not None:
+            spec.check(options, role, node.kind.span, self.bag)
         self._check_templates(options)
         label = " ".join([spec.kind, *([f'"{connection_name}"'] if connection_name else []),
                           *(token_text(t) for t in head)])

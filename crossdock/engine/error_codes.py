@@ -100,6 +100,36 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "SFT011": ("transient", "sftp: connecting timed out (`connect timeout`)."),
     "SFT012": ("transient", "sftp: the server reported a failure without a reason (disk full, a name in use...)."),
     "SFT013": ("permanent", "sftp: the server lacks SFTP or the operation, or broke the protocol."),
+    "RST001": ("transient", "rest: connecting failed (refused, unreachable, TLS) or the server closed the "
+                            "connection without answering."),
+    "RST002": ("transient", "rest: a timeout (`connect timeout`, `read timeout` or the whole `timeout`)."),
+    "RST003": ("transient", "rest: the answer is not valid HTTP, or the server closed the connection in the "
+                            "middle of it."),
+    "RST004": ("transient", "rest: the endpoint's circuit breaker is open after failures in a row; requests "
+                            "fail fast until the cool-down ends (`retry_after` is what is left of it)."),
+    "RST010": ("permanent", "rest: a base url that is not http(s), a path that leaves the base url, or a path "
+                            "template not rendered (a dead-letter target)."),
+    "RST011": ("permanent", "rest: a body that is not bytes, or a header value that is missing, a structure or "
+                            "holds a line break."),
+    "RST012": ("permanent", "rest: the OAuth2 token endpoint refused the client (its `error` is quoted) or "
+                            "answered without an access token."),
+    "RST300": ("permanent", "rest: the API answered with a redirect; redirects are not followed (the "
+                            "`Location` is given)."),
+    "RST400": ("permanent", "rest: the API refused the request with a 4xx status without a code of its own "
+                            "(status and an excerpt of the answer are given)."),
+    "RST401": ("permanent", "rest: 401 Unauthorized: the credentials are wrong (with OAuth2, also with a new "
+                            "token)."),
+    "RST403": ("permanent", "rest: 403 Forbidden: the credentials lack the right to do this."),
+    "RST404": ("permanent", "rest: 404 Not Found: a wrong path, or the resource does not exist."),
+    "RST409": ("permanent", "rest: 409 Conflict: the API's state forbids this request (often: it exists already)."),
+    "RST422": ("permanent", "rest: 422 Unprocessable: the API rejected the content (its explanation is in the "
+                            "excerpt)."),
+    "RST408": ("transient", "rest: 408 Request Timeout (kind timeout)."),
+    "RST429": ("transient", "rest: 429 Too Many Requests (kind throttled); `Retry-After` is honoured."),
+    "RST500": ("transient", "rest: a 5xx status other than 502, 503 and 504 (kind other)."),
+    "RST502": ("transient", "rest: 502 Bad Gateway (kind unavailable)."),
+    "RST503": ("transient", "rest: 503 Service Unavailable (kind unavailable); `Retry-After` is honoured."),
+    "RST504": ("transient", "rest: 504 Gateway Timeout (kind timeout)."),
     "SQL001": ("transient", "SQLite busy, locked, I/O error or disk full."),
     "SQL002": ("permanent", "Any other SQLite error."),
     "SQL003": ("permanent", "A SQLite file was written by another version of crossdock."),
