@@ -59,6 +59,8 @@ Options (the connection's own on the connection block; the others on the connect
     header "Name" = expr  sink: an AMQP header on every message
 
 Headers exchanges are bound without arguments, so such a queue receives every message of its exchange.
+Lint (OPT006) refuses a sink naming neither exchange nor queue, a `binding key` on a step that does not
+name both, and queue arguments (`queue type`, `queue dead letter ...`, `queue message ttl`) without a queue.
 
 Error codes: AMQ001 the connection or channel is down, or the broker refused to open it (transient);
 AMQ002 a timeout (transient); AMQ003 access refused (login, permissions, virtual host); AMQ004 an
@@ -95,7 +97,8 @@ from aiormq import exceptions as amqp
 from yarl import URL
 
 from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
-from crossdock.dsl.options import OptionSpec, OptionType, Role, Scope
+from crossdock.dsl.diagnostics import DiagnosticBag, Span
+from crossdock.dsl.options import OptionSpec, OptionType, ResolvedOptions, Role, Scope
 from crossdock.engine.errors import CrossdockError, PermanentError, TransientError, TransientKind
 from crossdock.engine.mapping.expressions import is_missing
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
@@ -185,6 +188,27 @@ OPTIONS: tuple[OptionSpec, ...] = (
                example='"x-warehouse" = ship_from', repeatable=True, roles=_SINK, scope=Scope.STEP),
 )
 
+_QUEUE_ARGUMENTS = ("queue_type", "queue_dead_letter_exchange", "queue_dead_letter_routing_key", "queue_message_ttl")
+
+
+def check_options(options: ResolvedOptions, role: Role, span: Span, bag: DiagnosticBag) -> None:
+    """Lint rules the option schema cannot say: where a sink publishes, and options that need another."""
+    named = options.values.keys()
+    if role is Role.SINK and "exchange" not in named and "queue" not in named:
+        bag.error("OPT006", "amqp sink needs 'exchange' or 'queue': where to publish", span,
+                  'add a line such as: exchange "orders" (with routing key "...") or queue "erp.orders"')
+    if "binding_key" in named and not {"exchange", "queue"} <= named:
+        bag.error("OPT006", "'binding key' binds the step's queue to its exchange, but the step does not name both",
+                  options.span("binding_key") or span, 'add the missing line: exchange "..." or queue "..."')
+    for key in _QUEUE_ARGUMENTS:
+        # `queue type` always has its default: only a line written on the step or connection counts
+        written = key in named and (key != "queue_type" or options.get(key) != "classic")
+        if written and "queue" not in named:
+            name = key.replace("_", " ")
+            bag.error("OPT006", f"'{name}' describes the queue the step declares, but it names no queue",
+                      options.span(key) or span, 'add a line: queue "..."')
+
+
 SPEC = ConnectorSpec(
     kind="amqp",
     description="Queues and exchanges on RabbitMQ (AMQP 0-9-1): consume with acknowledgments, publish with "
@@ -193,6 +217,7 @@ SPEC = ConnectorSpec(
     options=OPTIONS,
     connection="optional",
     capabilities=Capabilities(supports_confirm=True, dedupes_by_message_id=False),
+    check=check_options,
 )
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/"

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -24,6 +25,7 @@ from servers.rabbitmq import RabbitMQNode
 
 from crossdock.connectors import amqp
 from crossdock.connectors.base import ConnectorContext
+from crossdock.dsl.lint import lint
 from crossdock.engine.errors import PermanentError, TransientError, TransientKind
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome
 
@@ -188,6 +190,42 @@ def test_sink_needs_an_exchange_or_a_queue() -> None:
     with pytest.raises(PermanentError) as raised:
         amqp.open_sink(options("amqp://localhost/"), CONTEXT)
     assert raised.value.code == "AMQ009"
+
+
+LINTED = """
+connection "broker" is amqp
+  url env "AMQP_URL"
+end
+
+route "r"
+  from amqp "broker" queue "orders.in"
+    binding key "orders.*"
+  to amqp "broker"
+  to amqp "broker" exchange "orders"
+    queue type quorum
+    queue message ttl 1h
+  to amqp "broker" queue "erp.orders"
+    queue type quorum
+    queue dead letter exchange "erp.dlx"
+  to amqp "broker" exchange "orders"
+    routing key "orders.dal"
+    queue "orders.dal"
+    binding key "orders.*"
+  dead letter to amqp "broker" queue "erp.orders.dlq"
+end
+"""
+
+
+def test_lint_finds_a_sink_without_target_and_queue_options_without_a_queue(tmp_path: Path) -> None:
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "amqp.route").write_text(LINTED)
+    result = lint([routes])
+    assert sorted((d.code, d.span.line, d.span.column) for d in result.errors) == [
+        ("OPT006", 8, 5),  # binding key on a source without an exchange
+        ("OPT006", 9, 6),  # a sink naming neither exchange nor queue
+        ("OPT006", 11, 5), ("OPT006", 12, 5),  # queue arguments on a sink without a queue
+    ]
 
 
 # ---- confirms and returns --------------------------------------------------------------------------
