@@ -120,6 +120,7 @@ class ConnectorModule(Protocol):
 _REGISTRY: dict[str, str] = {
     "amqp": "crossdock.connectors.amqp",
     "file": "crossdock.connectors.file",
+    "http": "crossdock.connectors.http",
     "queue": "crossdock.connectors.queue",
     "rest": "crossdock.connectors.rest",
     "sftp": "crossdock.connectors.sftp",

@@ -42,6 +42,10 @@ class Engine:
         self.plan = plan
         self.services = services
         self.stats = EngineStats()
+        # The HTTP connector serves /openapi.json and /ready from the routes, and answers a dead-lettered
+        # request-reply call with the code of its dead-letter entry.
+        services.shared.setdefault("plan", plan)
+        services.shared.setdefault("dead_letters", services.stores.dead_letters)
         self.runners = {
             name: RouteRunner(route, services, self.stats.route(name)) for name, route in plan.routes.items()
         }
