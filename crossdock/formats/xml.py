@@ -259,6 +259,7 @@ class XmlSchema:
     path: Path
     xsd: etree.XMLSchema
     document: etree._ElementTree
+    target_namespace: str | None
 
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
         """Every error of validating `root`, or [] when it is valid."""
@@ -298,7 +299,7 @@ def load_schema(name: str) -> XmlSchema:
         raise SchemaUnavailable(f"the XSD '{name}' ({path}) is not well-formed XML: {error}") from None
     except etree.XMLSchemaParseError as error:
         raise SchemaUnavailable(f"'{name}' ({path}) is not a usable XSD: {error}") from None
-    schema = XmlSchema(name, path, xsd, document)
+    schema = XmlSchema(name, path, xsd, document, document.getroot().get("targetNamespace"))
     _SCHEMAS[path] = (stamp, schema)
     return schema
 
