@@ -102,6 +102,15 @@ CODES: dict[str, tuple[str, str]] = {
                                                  "segment, loop or element position."),
     "MAP015": ("not writable as X12", "A target of a map `to x12 SET` is no element, segment or loop of the set "
                                       "at that place, or has the wrong shape (see the X12-B codes in docs/x12.md)."),
+    "MAP016": ("bad XML path", "An XML path that cannot be read: a name that is not an XML name, an undeclared "
+                               "namespace prefix (declare it in a table `xmlns`), a condition other than comparisons "
+                               "of the element's paths with text or numbers (use `for each ... where`), invalid "
+                               "XPath in `xpath[...]`, or an `xmlns` entry that is not a prefix and a namespace."),
+    "MAP017": ("unknown XML element or attribute", "The XSD of `from xml ... schema` allows no such element (or, "
+                                                   "last in a path, attribute) at that place, or declares no such "
+                                                   "root element."),
+    "MAP018": ("XSD unusable", "The XSD named by `from xml ... schema` cannot be found in schemas/xsd/, read or "
+                               "compiled."),
     # map tests: reported by `crossdock test`, not by lint
     "TST001": ("fixture missing", "A map test names an input or expected file that does not exist (reported by "
                                   "`crossdock test`)."),

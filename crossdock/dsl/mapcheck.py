@@ -3,7 +3,8 @@
 Every assigned field must exist in the target (MAP001), every required field must be assigned
 (MAP002), the shape must fit (a `for each` goes to a list, an `object` to a nested model, a text
 literal does not go to a number: MAP003), `out.` may only read what the map already built (MAP007),
-and with `from json schema "file"` every source path must exist in that schema (MAP004).
+and with `from json schema "file"` every source path must exist in that schema (MAP004); maps
+`from xml ... schema "file.xsd"` are checked against their XSD by :mod:`crossdock.dsl.xmlcheck`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from crossdock.canonical import MODELS
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
 from crossdock.dsl.x12targets import check_x12_target
+from crossdock.dsl.xmlcheck import check_xml_source
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class MapChecker:
         return None
 
     def check(self) -> None:
+        if self.definition.source.kind.text == "xml":
+            check_xml_source(self.definition, self.tables, self.bag)
         if self.definition.target.kind.text == "x12":
             check_x12_target(self.definition, self.bag)
             return

@@ -58,6 +58,7 @@ from crossdock.engine.plan import (
 )
 from crossdock.engine.templates import compile_template, is_template
 from crossdock.engine.x12 import x12_path_compiler
+from crossdock.engine.xmlpaths import xml_path_compiler
 from crossdock.formats.base import UnknownFormat, format_names, load_format
 from crossdock.formats.x12.profile import PARTNER_OPTIONS, VERSIONS, PartnerProfile
 
@@ -76,7 +77,10 @@ FORMAT_OPTION = OptionSpec(
 RAW = "raw"
 
 # Path compilers for bodies that are not JSON-like, by format, built from the format's arguments.
-PATH_COMPILERS: dict[str, Callable[[Mapping[str, str]], PathCompiler]] = {"x12": x12_path_compiler}
+PATH_COMPILERS: dict[str, Callable[[Mapping[str, str]], PathCompiler]] = {
+    "x12": x12_path_compiler,
+    "xml": xml_path_compiler,
+}
 
 
 @dataclass(frozen=True)

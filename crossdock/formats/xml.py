@@ -61,6 +61,7 @@ from lxml import etree
 from crossdock.dsl.options import OptionSpec, OptionType, Role
 from crossdock.engine.errors import DecodeError, PermanentError, Position
 from crossdock.formats.base import FormatSpec
+from crossdock.formats.json import MAX_EXPONENT
 
 SPEC = FormatSpec(
     name="xml",
@@ -259,7 +260,6 @@ class XmlSchema:
     path: Path
     xsd: etree.XMLSchema
     document: etree._ElementTree
-    target_namespace: str | None
 
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
         """Every error of validating `root`, or [] when it is valid."""
@@ -299,7 +299,7 @@ def load_schema(name: str) -> XmlSchema:
         raise SchemaUnavailable(f"the XSD '{name}' ({path}) is not well-formed XML: {error}") from None
     except etree.XMLSchemaParseError as error:
         raise SchemaUnavailable(f"'{name}' ({path}) is not a usable XSD: {error}") from None
-    schema = XmlSchema(name, path, xsd, document, document.getroot().get("targetNamespace"))
+    schema = XmlSchema(name, path, xsd, document)
     _SCHEMAS[path] = (stamp, schema)
     return schema
 
@@ -559,9 +559,12 @@ class ElementStream:
     def _validate(self, schema: XmlSchema) -> None:
         """A streaming pass that validates the whole document, dropping each element once it ended."""
         events = self._events(schema=schema.xsd)
+        started = False
         try:
             for _, element in events:
-                self._checked_start(element)
+                if not started:
+                    self._checked_start(element)
+                    started = True
                 element.clear(keep_tail=False)
                 while element.getprevious() is not None:
                     del element.getparent()[0]
@@ -629,6 +632,8 @@ def _text(value: Any, where: str) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise _Unwritable(where, f"{value} is not a finite number")
+        if abs(value.adjusted()) > MAX_EXPONENT:  # written out, it would be that many digits long
+            raise _Unwritable(where, f"a number with exponent {value.adjusted()} is out of range")
         return format(value, "f")
     if isinstance(value, int):
         return str(value)

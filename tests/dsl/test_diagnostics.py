@@ -699,6 +699,53 @@ CASES = [
           BAK03 = po
         end
         ''', 3, 3, "to x12 855"),
+    Case("MAP016", '''\
+        map "m"
+          from xml
+          to json
+          web = Item.Price[starts_with(channel, "w")]
+        end
+        ''', 4, 20, "for each ... where"),
+    Case("MAP016", '''\
+        map "m"
+          from xml
+          to json
+          id = xpath["p:Item/@sku"]
+        end
+        ''', 4, 14, "table xmlns"),
+    Case("MAP016", '''\
+        map "m"
+          from xml
+          to json
+          table xmlns
+            "p" -> 1
+          end
+          id = id
+        end
+        ''', 5, 12, '"p" -> "urn:'),
+    Case("MAP017", '''\
+        map "m"
+          from xml schema "pricelist.xsd"
+          to json
+          items = for each Item
+            price = Prise[channel = "web"]
+          end
+        end
+        ''', 5, 13, "did you mean 'Price'?"),
+    Case("MAP017", '''\
+        map "m"
+          from xml "Pricelist" schema "pricelist.xsd"
+          to json
+          id = id
+        end
+        ''', 2, 12, "did you mean 'PriceList'?"),
+    Case("MAP018", '''\
+        map "m"
+          from xml schema "no-such-schema.xsd"
+          to json
+          id = id
+        end
+        ''', 2, 19, "schemas/xsd"),
     Case("NAME011", '''\
         partner "acme"
           their id "ACME"
@@ -934,7 +981,7 @@ def test_rte003_map_reads_another_format(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 LINT_SOURCES = [*sorted((ROOT / "crossdock" / "dsl").glob("*.py")), ROOT / "crossdock" / "engine" / "compiler.py",
                 *sorted((ROOT / "crossdock" / "engine" / "mapping").glob("*.py")),
-                ROOT / "crossdock" / "engine" / "x12" / "paths.py"]
+                ROOT / "crossdock" / "engine" / "x12" / "paths.py", ROOT / "crossdock" / "engine" / "xmlpaths.py"]
 CODE_PATTERN = re.compile(r'"([A-Z]{2,4}\d{3})"')
 
 

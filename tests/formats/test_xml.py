@@ -250,6 +250,8 @@ def test_an_element_read_is_written_as_it_is() -> None:
     ({"Item": [[1, 2]]}, {"root": "R"}, "Item[0]: a list inside a list"),
     ({"attr_sku": {"a": 1}}, {"root": "R"}, "attr_sku: an attribute holds text"),
     ({"when": object()}, {"root": "R"}, "when: a value of type object"),
+    ({"price": Decimal("1E+999999999")}, {"root": "R"}, "price: a number with exponent 999999999 is out of range"),
+    ({"price": Decimal("NaN")}, {"root": "R"}, "price: NaN is not a finite number"),
     ({"Item": {}}, {}, 'add `root "Name"`'),
     ({"Item": {}}, {"root": "1R"}, "(root): Invalid tag name"),
 ])
