@@ -298,6 +298,8 @@ class BackoffConnection(aio_pika.RobustConnection):
         self._down_since: float | None = None
         self._first_wait = RECONNECT_FIRST_WAIT
         self._longest_wait = longest_wait
+        if "reconnect_interval" not in url.query:  # aio-pika's own default is a fixed 5s
+            kwargs["reconnect_interval"] = RECONNECT_FIRST_WAIT
         super().__init__(url, **kwargs)
 
     @property  # type: ignore[override]

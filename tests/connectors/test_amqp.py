@@ -22,6 +22,7 @@ import anyio.to_thread
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, DeliveryMode
 from servers.rabbitmq import RabbitMQNode
+from yarl import URL
 
 from crossdock.connectors import amqp
 from crossdock.connectors.base import ConnectorContext
@@ -457,6 +458,13 @@ def test_url_parts_can_be_overridden_and_the_password_is_never_shown() -> None:
 def test_reconnect_waits_grow_with_the_outage_within_bounds() -> None:
     assert [amqp.reconnect_wait(outage, 30.0) for outage in (0.0, 0.2, 1.0, 3.0, 12.0, 100.0)] == [
         0.5, 0.5, 1.0, 3.0, 12.0, 30.0]
+
+
+async def test_connection_waits_the_first_reconnect_wait_unless_the_url_sets_one() -> None:
+    default = amqp.BackoffConnection(URL("amqp://localhost/"), longest_wait=30.0)
+    assert default.reconnect_interval == amqp.RECONNECT_FIRST_WAIT
+    configured = amqp.BackoffConnection(URL("amqp://localhost/?reconnect_interval=2"), longest_wait=30.0)
+    assert configured.reconnect_interval == 2.0
 
 
 # ---- reconnection ----------------------------------------------------------------------------------
