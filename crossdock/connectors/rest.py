@@ -751,6 +751,11 @@ class RestSink:
 
     async def send(self, message: Message) -> None:
         """Send the message; returns once the API answered 2xx, raises the classified error otherwise."""
+        response = await self.request(message)
+        response.raise_for_status()
+
+    async def request(self, message: Message) -> Response:
+        """Send the message and return the answer whatever its status (a `call` step reads it)."""
         if not isinstance(message.body, bytes | bytearray):
             raise PermanentError(f"rest sink needs an encoded body (bytes), got {type(message.body).__name__}",
                                  code="RST011")
@@ -761,9 +766,8 @@ class RestSink:
             raise PermanentError(f"rest sink: the path {self.path!r} was not rendered for this message "
                                  "(a dead-letter target takes a plain path)", code="RST010")
         with_body = self.method in _WITH_BODY
-        response = await self.client.call(self.method, path, bytes(message.body) if with_body else None,
-                                          self.headers(message, with_body), endpoint=self._endpoint)
-        response.raise_for_status()
+        return await self.client.call(self.method, path, bytes(message.body) if with_body else None,
+                                      self.headers(message, with_body), endpoint=self._endpoint)
 
     def headers(self, message: Message, with_body: bool) -> CIMultiDict[str]:
         """The request headers: the step's header lines, Idempotency-Key, X-Correlation-ID, Content-Type."""

@@ -347,6 +347,14 @@ class Sink:
 
 
 @dataclass(frozen=True, slots=True)
+class CallStep:
+    """`call rest "erp" get "/prices/{{ sku }}"`: a request whose answer becomes the message (lookups)."""
+
+    endpoint: Endpoint
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """`reply 200`: answer the waiting caller of a request-reply source with the message as it is now."""
 
@@ -400,7 +408,7 @@ class UsePolicy:
     span: Span
 
 
-Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | Reply | FanOut | Choice
+Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | CallStep | Reply | FanOut | Choice
         | UsePolicy | PolicySetting)
 
 

@@ -84,6 +84,7 @@ CODES: dict[str, tuple[str, str]] = {
     "RTE008": ("unknown acknowledgment", "`acknowledge with` takes 997 or 999 (or no number: the partner's "
                                          "profile decides)."),
     "RTE009": ("bad reply status", "`reply` takes an HTTP status from 100 to 599."),
+    "RTE010": ("nothing to call", "`call` needs a connector that answers requests (rest)."),
     # maps
     "MAP001": ("unknown target field", "The target model has no such field."),
     "MAP002": ("required field not assigned", "The target model requires a field the map never assigns."),
@@ -94,7 +95,7 @@ CODES: dict[str, tuple[str, str]] = {
     "MAP007": ("read before assigned", "`out.` reads a field that the map has not assigned yet."),
     "MAP008": ("source schema unreadable", "The JSON Schema named by `from json schema` cannot be read."),
     "MAP010": ("bad JSONPath", "A `$...` path is not valid jsonpath-ng syntax."),
-    "MAP011": ("unknown loop value", "Inside `for each`, `loop.index` and `loop.count` are known."),
+    "MAP011": ("unknown loop value", "Inside `for each`, `loop.index`, `loop.count` and `loop.value` are known."),
     "MAP012": ("bad index", "`[n]` takes a whole number from 0."),
     "MAP013": ("bad X12 path", "X12 paths are segments and elements such as `BEG03`, `N1[N101 = \"ST\"].N104`, "
                                "`REF04_2`; conditions compare an element with a value."),

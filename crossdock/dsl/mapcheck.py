@@ -91,7 +91,6 @@ class MapChecker:
             check_xml_source(self.definition, self.tables, self.bag)
         if self.definition.target.kind.text == "x12":
             check_x12_target(self.definition, self.bag)
-            return
         model = MODELS.get(self.definition.target.kind.text)
         self._items(self.definition.items, model, self.schema, self.definition.target.span)
 

@@ -250,6 +250,10 @@ class AstBuilder(Transformer):
         return ast.Sink(self.endpoint(meta, children), self.span(meta))
 
     @v_args(meta=True)
+    def call_step(self, meta: Any, children: list[Any]) -> ast.CallStep:
+        return ast.CallStep(self.endpoint(meta, children), self.span(meta))
+
+    @v_args(meta=True)
     def reply(self, meta: Any, children: list[Any]) -> ast.Reply:
         status, *options = children
         return ast.Reply(ast.NumberLit(Decimal(status.value), self.tspan(status)), tuple(options), self.span(meta))

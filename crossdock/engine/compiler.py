@@ -17,7 +17,13 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 
 from crossdock.canonical import MODELS
-from crossdock.connectors.base import ConnectorSpec, UnknownConnector, connector_kinds, connector_spec
+from crossdock.connectors.base import (
+    ConnectorSpec,
+    UnknownConnector,
+    connector_kinds,
+    connector_spec,
+    load_connector,
+)
 from crossdock.dsl import ast
 from crossdock.dsl.diagnostics import DiagnosticBag, Span, closest, did_you_mean
 from crossdock.dsl.options import (
@@ -39,6 +45,7 @@ from crossdock.engine.mapping.compiler import CompiledMap, compile_map
 from crossdock.engine.mapping.expressions import CompileEnv, Getter, PathCompiler, compile_expr
 from crossdock.engine.plan import (
     AcknowledgePlan,
+    CallPlan,
     ChoicePlan,
     DeadLetterPlan,
     DedupePlan,
@@ -63,6 +70,15 @@ from crossdock.formats.base import UnknownFormat, format_names, load_format
 from crossdock.formats.x12.profile import PARTNER_OPTIONS, VERSIONS, PartnerProfile
 
 ACK_SETS = ("997", "999")
+
+# Options of a `call` step besides its connector's own.
+CALL_OPTIONS = (
+    OptionSpec("wait at most", OptionType.DURATION, "How long the call may take, retries included, before it "
+               "counts as failed.", default=10.0, example="2s", scope=Scope.STEP, roles=frozenset({Role.SINK})),
+    OptionSpec("fall back to last answer for", OptionType.DURATION, "When the call fails, use the last good "
+               "answer to the same request if it is no older than this, so callers keep getting answers while "
+               "the system is down.", example="1h", scope=Scope.STEP, roles=frozenset({Role.SINK})),
+)
 MAX_RETRIES = 100
 MAX_CONCURRENCY = 256
 DEFAULT_CONCURRENCY = 4
@@ -572,6 +588,26 @@ class ProjectCompiler:
         return ChoicePlan(path, "when", item.span, clauses, otherwise), body
 
 
+    def _call(self, item: ast.CallStep, settings: Settings, context: _RouteContext, path: str, body: str):
+        kind = item.endpoint.kind.text
+        try:
+            callable_kind = hasattr(load_connector(kind), "open_client")
+        except UnknownConnector:
+            callable_kind = True  # endpoint() below reports the unknown connector
+        if not callable_kind:
+            self.bag.error("RTE010", f"a {kind} connector cannot be called: it gives no answer",
+                           item.endpoint.kind.span, 'call a REST API: call rest "erp-api" get "/prices/{{ sku }}"')
+            return None, body
+        format_option = replace(FORMAT_OPTION, choices=tuple(format_names()))
+        endpoint = self.endpoint(item.endpoint, Role.SINK, extra=(format_option, *CALL_OPTIONS))
+        if endpoint is None:
+            return None, body
+        wait = endpoint.options.get("wait_at_most")
+        fallback = endpoint.options.get("fall_back_to_last_answer_for") or 0.0
+        plan = CallPlan(path, f"call {endpoint.label}", item.span, endpoint, endpoint.options.get("format") or "json",
+                        {}, settings.retry, settings.dead_letter or DeadLetterPlan(None), wait, fallback)
+        return plan, "json"
+
     def _reply(self, item: ast.Reply, settings: Settings, context: _RouteContext, path: str, body: str):
         context.has_sink = True  # answering the caller is what a request-reply route delivers
         status = item.status.value
@@ -634,6 +670,7 @@ _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.Read: ProjectCompiler._read,
     ast.Acknowledge: ProjectCompiler._acknowledge,
     ast.Reply: ProjectCompiler._reply,
+    ast.CallStep: ProjectCompiler._call,
     ast.Split: ProjectCompiler._split,
     ast.Filter: ProjectCompiler._filter,
     ast.Dedupe: ProjectCompiler._dedupe,

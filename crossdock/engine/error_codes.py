@@ -56,6 +56,8 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "R004": ("permanent", "`acknowledge` got a message that is not an X12 document."),
     "R005": ("permanent", "`reply` in a route whose source does not wait for an answer (only request-reply "
                           "sources such as `from http get ...` do)."),
+    "R006": ("transient", "A `call` step got no answer within `wait at most` (and no recent answer to fall back "
+                          "on)."),
     "X12-G002": ("permanent", "An X12 sink got something it cannot write (no `to x12 ...` map before it)."),
     "X12-G003": ("permanent", "A map's X12 output does not fit its set definition (unknown element, bad value)."),
     "X12-G004": ("permanent", "An X12 sink has no `partner`: it cannot know whose envelope to write."),

@@ -147,6 +147,15 @@ class ReplyPlan(StepPlan):
 
 
 @dataclass
+class CallPlan(SinkPlan):
+    """Ask another system and continue with its answer; `wait` bounds the call, and when it fails an
+    answer to the same request no older than `fallback` seconds is used instead (0: none)."""
+
+    wait: float = 10.0
+    fallback: float = 0.0
+
+
+@dataclass
 class AcknowledgePlan(SinkPlan):
     """Send the X12 acknowledgment of the document read; `kind` 997/999, or None for the partner's choice."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from crossdock.engine.errors import (
     ErrorChain,
     PermanentError,
     TransientError,
+    TransientKind,
 )
 from crossdock.engine.mapping.compiler import validate_model
 from crossdock.engine.mapping.expressions import (
@@ -53,6 +55,7 @@ from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
 from crossdock.engine.plan import (
     AcknowledgePlan,
+    CallPlan,
     ChoicePlan,
     DedupePlan,
     EndpointPlan,
@@ -86,6 +89,8 @@ log = logging.getLogger("crossdock.runtime")
 # wait between two tries of a daemon's source.
 SOURCE_RETRIES_ONCE = 3
 SOURCE_BACKOFF_MAX = 60.0
+
+ANSWER_CACHE_SIZE = 10_000
 
 # Key of the route's own dead-letter target, used for failures outside a sink (decode, map, validate).
 ROUTE_LEVEL = ""
@@ -185,6 +190,8 @@ class RouteRunner:
         self.dead_letter_sinks: dict[str, Sink] = {}
         self.in_flight_keys: dict[tuple[str, str], anyio.Event] = {}
         self.failure: CrossdockError | None = None
+        # recent good answers of `call` steps, for the fallback when the system called is down
+        self.answers: OrderedDict[tuple[str, str, bytes], tuple[float, Any]] = OrderedDict()
 
     # ---- lifetime -------------------------------------------------------------------------------
 
@@ -347,6 +354,8 @@ class RouteRunner:
             return await self.acknowledge(step, message, tracker)
         if isinstance(step, ReplyPlan):
             return await self.reply(step, message, tracker)
+        if isinstance(step, CallPlan):
+            return await self.call(step, message, tracker)
         if isinstance(step, SinkPlan):
             return await self.deliver(step, message, tracker)
         try:
@@ -486,6 +495,54 @@ class RouteRunner:
                 copy.meta = dict(message.meta)
                 group.start_soon(self.run_steps, branch, 0, copy, tracker, branch_done)
         return tracker.dead_lettered == before
+
+    async def call(self, step: CallPlan, message: Message, tracker: _Tracker) -> Message | None:
+        """Ask another system (a lookup) and go on with its decoded answer.
+
+        The call gets `step.wait` seconds, retries included. When it fails, the last good answer to the
+        same request is used if it is recent enough (`fall back to last answer for`), so a channel asking
+        for prices keeps getting them while the ERP is down; otherwise the message is dead-lettered.
+        """
+        caller = self.sinks[step.path]
+        try:
+            outgoing = await self.outgoing(step, message)
+        except Exception as error:
+            await self.dead_letter(step, message, _classified(error), [], tracker)
+            return None
+        key = (step.path, str(outgoing.meta.get(caller.method, caller.path)), outgoing.body)
+        failure: CrossdockError | None = None
+        answer = None
+        with anyio.move_on_after(step.wait) as deadline:
+            try:
+                response = await caller.request(outgoing)
+                problem = response.error()
+                if problem is not None:
+                    raise problem
+                answer = _decoded_answer(response)
+            except CrossdockError as error:
+                failure = error
+            except Exception as error:
+                failure = _classified(error)
+        if deadline.cancelled_caught:
+            failure = TransientError(f"{step.label} gave no answer within {step.wait:g}s",
+                                     kind=TransientKind.TIMEOUT, code="R006")
+        now = self.services.clock.monotonic()
+        if failure is None:
+            self.answers[key] = (now, answer)
+            self.answers.move_to_end(key)
+            while len(self.answers) > ANSWER_CACHE_SIZE:
+                self.answers.popitem(last=False)
+            await self.journal(message, "called", step.label, {})
+            return message.with_body(answer)
+        cached = self.answers.get(key)
+        if cached is not None and step.fallback and now - cached[0] <= step.fallback:
+            await self.journal(message, "called", step.label, {"fallback": True, "age": round(now - cached[0], 3),
+                                                              "error": failure.message})
+            answered = message.with_body(cached[1])
+            answered.meta = {**message.meta, "answer_age": round(now - cached[0], 3)}
+            return answered
+        await self.dead_letter(step, message, failure, [], tracker)
+        return None
 
     async def reply(self, step: ReplyPlan, message: Message, tracker: _Tracker) -> Message | None:
         """Answer the caller waiting on a request-reply source; a second reply on one message is an error."""
@@ -804,6 +861,14 @@ def _template_context(message: Message, clock: Clock, extension: str) -> dict[st
         "extension": extension,
     })
     return context
+
+
+def _decoded_answer(response: Any) -> Any:
+    """The body of a call's answer: decoded when it is JSON, else the bytes as they came."""
+    content_type = str(response.headers.get("Content-Type", "")).split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return load_format("json").decode(response.body, {})
+    return response.body
 
 
 def _as_bytes(body: Any) -> bytes:

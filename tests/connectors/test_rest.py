@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from erp_standin import CLIENT_ID, CLIENT_PASSWORD, TOKEN_PATH, Answer, ErpStandIn
+from servers.erp_standin import CLIENT_ID, CLIENT_PASSWORD, TOKEN_PATH, Answer, ErpStandIn
 
 from crossdock.connectors import rest
 from crossdock.connectors.base import ConnectorContext

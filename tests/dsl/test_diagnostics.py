@@ -786,6 +786,23 @@ CASES = [
           folder "out"
         end
         ''', 5, 3, "read x12"),
+    Case("RTE010", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          call queue "q" queue "prices"
+          to file "out"
+          dead letter to store
+        end
+
+        connection "q" is queue
+        end
+
+        connection "out" is file
+          folder "out"
+        end
+        ''', 5, 8, "call rest"),
     Case("RTE009", '''\
         route "r"
           from file
