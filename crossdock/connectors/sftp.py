@@ -646,6 +646,9 @@ class SftpSource:
             self._in_flight.add(name)
             try:
                 await self._finish(name, Outcome(record.outcome))
+            except PermanentError as error:
+                # One file that cannot be moved must not stop the others; the next look tries again.
+                log.warning("sftp source: cannot finish %s: %s", name, error)
             finally:
                 self._in_flight.discard(name)
             return None

@@ -372,12 +372,14 @@ async def test_a_recorded_file_is_finished_as_recorded_after_a_crash(sshd: SshSe
 async def test_a_failed_move_is_finished_at_the_next_look_without_processing_again(
         sshd: SshServer, box: Path, data: Path) -> None:
     (box / "po.x12").write_bytes(b"ISA*...")
-    async with source(sshd, box, data) as src:
+    async with source(sshd, box, data, files="*.x12") as src:
         [inbound] = await take(src)
         (box / "failed").rmdir()
         (box / "failed").write_bytes(b"in the way")
         with pytest.raises(PermanentError):
             await inbound.ack(Outcome.DEAD_LETTERED)
+        assert await take(src) == []  # still in the way: neither offered again nor stopping the source
+        assert (box / "po.x12").exists()
         (box / "failed").unlink()
         (box / "failed").mkdir()
         assert await take(src) == []
