@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -383,8 +383,8 @@ class RouteRunner:
             output = step.map.run_validated(message.body, self.services.functions, _view(message))
             await self.journal(message, "mapped", step.label, {})
             mapped = message.with_body(output)
-            if step.target_arguments:
-                mapped.meta = {**message.meta, "x12_set": step.target_arguments}
+            if step.target_arguments:  # what the map writes (`to x12 855`, `to xml "Feed" "urn:..."`)
+                mapped.meta = {**message.meta, "target_arguments": step.target_arguments}
             return mapped
         if isinstance(step, ValidatePlan):
             return message.with_body(validate_model(step.model, message.body, step.label))
@@ -441,26 +441,31 @@ class RouteRunner:
         if whole is not None:
             await self.dead_letter(step, message, whole, [], tracker)
             return
-        elements = [] if value is None else value if isinstance(value, list) else [value]
-        if not elements:
-            tracker.filtered += 1
-            self.stats.filtered += 1
-            await self.journal(message, "filtered", step.label, {"reason": "nothing to split"})
-            return
-        limiter = anyio.CapacityLimiter(self.plan.concurrency)
+        slots = anyio.Semaphore(self.plan.concurrency)
 
         async def child(element: Any, number: int) -> None:
-            async with limiter:
+            try:
                 part = message.child(element, number)
                 problem = rejection_of(element)
                 if problem is not None:  # e.g. an X12 set with errors: its 997 said R; the others go on
                     await self.dead_letter(step, part, problem, [], tracker)
                     return
                 await self.run_steps(steps, index + 1, part, tracker, after)
+            finally:
+                slots.release()
 
+        count = 0
         async with anyio.create_task_group() as group:
-            for number, element in enumerate(elements):
-                group.start_soon(child, element, number)
+            # a slot is taken before an element is even read, so a streamed split (`read xml` with
+            # `split on`) holds at most `concurrency` elements in memory, whatever the file's size
+            for element in _elements(value):
+                await slots.acquire()
+                group.start_soon(child, element, count)
+                count += 1
+        if count == 0:
+            tracker.filtered += 1
+            self.stats.filtered += 1
+            await self.journal(message, "filtered", step.label, {"reason": "nothing to split"})
 
     async def _choose(
         self, step: ChoicePlan, steps: list[StepPlan], index: int, message: Message, tracker: _Tracker, after: After
@@ -691,7 +696,9 @@ class RouteRunner:
         if isinstance(body, bytes):
             return body
         if step.format != "x12":
-            return load_format(step.format).encode(body, step.format_options)
+            # the sink's own options win over what the map declared it writes (root, namespace...)
+            return load_format(step.format).encode(body, {**message.meta.get("target_arguments", {}),
+                                                          **step.format_options})
         edi = self.services.stores.edi
         if edi is not None:
             built = await edi.outbound.generated(message_id)
@@ -703,7 +710,7 @@ class RouteRunner:
         profile = self.services.partners.get(partner) if partner else None
         if profile is None:
             raise PermanentError("an X12 sink needs `partner \"name\"`: whose envelope to write", code="X12-G004")
-        payload = await outbound(body, message.meta.get("x12_set"), profile, edi, self.services.clock.now())
+        payload = await outbound(body, message.meta.get("target_arguments"), profile, edi, self.services.clock.now())
         if edi is not None:
             await edi.outbound.remember(message_id, payload, self.services.clock.now())
         return payload
@@ -861,6 +868,17 @@ def _template_context(message: Message, clock: Clock, extension: str) -> dict[st
         "extension": extension,
     })
     return context
+
+
+def _elements(value: Any) -> Iterator[Any]:
+    """What `for each` goes over: a list, a stream of elements (read lazily), or one value."""
+    if value is None:
+        return iter(())
+    if isinstance(value, list):
+        return iter(value)
+    if isinstance(value, Iterator):
+        return value
+    return iter((value,))
 
 
 def _decoded_answer(response: Any) -> Any:

@@ -570,3 +570,27 @@ end
     assert failure is not None and "no-such-folder" in str(failure)
     assert engine.runners["r"].failure is None
     assert len(recording.RECEIVED["erp"]) == 1
+
+
+async def test_a_streamed_split_reads_elements_no_faster_than_they_are_processed(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+route "r"
+  from file "inbox"
+    files "*.xml"
+  read xml "Items"
+    split on "Item"
+  for each Item
+  to recording channel "items"
+    format xml
+  process 2 at a time
+  dead letter to store
+end
+""")
+    items = "".join(f"<Item><sku>S-{n}</sku></Item>" for n in range(40))
+    drop(tmp_path, {"items.xml": f"<Items>{items}</Items>".encode()})
+    recording.DELAY["items"] = 0.01
+    engine = await run_once(tmp_path, routes)
+    assert engine.stats.routes["r"].delivered == 40
+    assert recording.CONCURRENCY["max"] == 2
+    bodies = [m.body for m in recording.RECEIVED["items"]]
+    assert b"<sku>S-0</sku>" in bodies[0] and len(set(bodies)) == 40
