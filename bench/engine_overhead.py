@@ -30,7 +30,7 @@ from crossdock.canonical import to_plain
 from crossdock.canonical.order import Order
 from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 
 REPO = Path(__file__).resolve().parents[1]
 QUEUES = {"DAL": "orders.dallas", "RNO": "orders.reno"}

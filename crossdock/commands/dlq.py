@@ -14,7 +14,8 @@ import anyio
 from crossdock.commands.common import add_data_option, data_dir, load_clean
 from crossdock.engine.engine import embedded_stores
 from crossdock.engine.message import Outcome
-from crossdock.engine.runtime import RouteRunner, Services
+from crossdock.engine.runtime import RouteRunner
+from crossdock.engine.services import Services
 from crossdock.engine.stats import RouteStats
 from crossdock.engine.stores.base import DeadLetter, Stores
 

@@ -15,7 +15,7 @@ from crossdock.dsl.lint import unset_references
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.errors import CrossdockError
 from crossdock.engine.plan import Plan
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
 
 

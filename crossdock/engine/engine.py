@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 
 from crossdock.engine.plan import Plan
-from crossdock.engine.runtime import RouteRunner, Services
+from crossdock.engine.runtime import RouteRunner
+from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
 from crossdock.engine.stores.base import Stores
 from crossdock.engine.stores.edi import open_edi_stores

@@ -17,23 +17,17 @@ Guarantees, and where they come from:
 from __future__ import annotations
 
 import logging
-import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from crossdock.connectors.base import ConnectorContext, Sink, Source, load_connector
-from crossdock.dsl.diagnostics import DiagnosticBag
-from crossdock.dsl.options import Deferred, OptionType, ResolvedOptions
 from crossdock.engine import snapshot
-from crossdock.engine.clock import Clock, SystemClock
 from crossdock.engine.errors import (
     CrossdockError,
     ErrorChain,
@@ -43,16 +37,20 @@ from crossdock.engine.errors import (
 )
 from crossdock.engine.mapping.compiler import validate_model
 from crossdock.engine.mapping.expressions import (
-    CompileEnv,
     EvaluationError,
     Getter,
     Scope,
-    compile_expr,
     is_missing,
     truthy,
 )
-from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
+from crossdock.engine.outgoing import (
+    PerMessageOptions,
+    format_extension,
+    message_view,
+    per_message_options,
+    template_context,
+)
 from crossdock.engine.plan import (
     AcknowledgePlan,
     CallPlan,
@@ -71,14 +69,13 @@ from crossdock.engine.plan import (
     ValidatePlan,
     walk_steps,
 )
+from crossdock.engine.services import Services, materialize
 from crossdock.engine.stats import RouteStats
-from crossdock.engine.stores.base import DeadLetter, JournalEvent, Stores
-from crossdock.engine.templates import compile_template, is_template
+from crossdock.engine.stores.base import DeadLetter, JournalEvent
 from crossdock.engine.x12.acknowledge import acknowledgments_for, outbound, reconcile
 from crossdock.engine.x12.inbound import document_rejection
 from crossdock.engine.x12.steps import rejection_of, screen_duplicates
 from crossdock.formats.base import format_spec, load_format
-from crossdock.formats.x12.profile import PartnerProfile
 from crossdock.formats.x12.tree import Document
 
 After = Callable[[Message], Awaitable[None]]
@@ -102,53 +99,6 @@ class StepFailed(PermanentError):
     code = "X001"
 
 
-class MissingSetting(PermanentError):
-    """An env or secret reference has no value when the route starts."""
-
-    code = "ENV001"
-
-
-@dataclass
-class Services:
-    """What routes share: stores, the clock, the data folder, function context, randomness."""
-
-    stores: Stores
-    data_dir: Path = Path("data")
-    clock: Clock = field(default_factory=SystemClock)
-    rng: random.Random = field(default_factory=random.Random)
-    env: Mapping[str, str] | None = None
-    partners: Mapping[str, PartnerProfile] = field(default_factory=dict)
-    shared: dict[str, Any] = field(default_factory=dict)
-    """What connectors of this engine share (see ConnectorContext.shared)."""
-
-    @property
-    def functions(self) -> FunctionContext:
-        return FunctionContext(clock=self.clock)
-
-
-def materialize(options: ResolvedOptions, env: Mapping[str, str] | None) -> dict[str, Any]:
-    """Option values for a connector: env and secret references read now; missing ones refused."""
-    plain: dict[str, Any] = {}
-    for key in options.values:
-        value = options.get(key)
-        plain[key] = _resolve(value, env)
-    return plain
-
-
-def _resolve(value: Any, env: Mapping[str, str] | None) -> Any:
-    if isinstance(value, Deferred):
-        resolved = value.resolve(env)
-        if resolved is None:
-            what = "environment variable" if value.source == "env" else "secret"
-            raise MissingSetting(f"{what} {value.name} is not set ({value.span})")
-        return resolved
-    if isinstance(value, list):
-        return [_resolve(v, env) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_resolve(v, env) for v in value)
-    return value
-
-
 @dataclass
 class _Tracker:
     """Outcomes of everything one source message became (split children, fan-out branches)."""
@@ -169,15 +119,6 @@ class _Tracker:
         return Outcome.FILTERED
 
 
-@dataclass
-class _PerMessageOptions:
-    """Sink options rendered for each message: templates and expressions, by option key."""
-
-    templates: dict[str, Any] = field(default_factory=dict)
-    expressions: dict[str, Getter] = field(default_factory=dict)
-    headers: list[tuple[str, Any]] = field(default_factory=list)
-
-
 class RouteRunner:
     """Runs one route: opens its source and sinks, feeds workers, acknowledges, dead-letters."""
 
@@ -186,7 +127,7 @@ class RouteRunner:
         self.services = services
         self.stats = stats
         self.sinks: dict[str, Sink] = {}
-        self.per_message: dict[str, _PerMessageOptions] = {}
+        self.per_message: dict[str, PerMessageOptions] = {}
         self.dead_letter_sinks: dict[str, Sink] = {}
         self.in_flight_keys: dict[tuple[str, str], anyio.Event] = {}
         self.failure: CrossdockError | None = None
@@ -206,7 +147,7 @@ class RouteRunner:
         for step in walk_steps(self.plan.steps):
             if isinstance(step, SinkPlan):
                 self.sinks[step.path] = await self._open_sink(step.endpoint, stack)
-                self.per_message[step.path] = _per_message(step.endpoint, self.services.env)
+                self.per_message[step.path] = per_message_options(step.endpoint, self.services.env)
                 target = step.dead_letter.endpoint
                 if target is not None and step.path not in self.dead_letter_sinks:
                     self.dead_letter_sinks[step.path] = await self._open_sink(target, stack)
@@ -380,7 +321,7 @@ class RouteRunner:
         if isinstance(step, DedupePlan):
             return await self._dedupe(step, message, tracker)
         if isinstance(step, MapPlan):
-            output = step.map.run_validated(message.body, self.services.functions, _view(message))
+            output = step.map.run_validated(message.body, self.services.functions, message_view(message))
             await self.journal(message, "mapped", step.label, {})
             mapped = message.with_body(output)
             if step.target_arguments:  # what the map writes (`to x12 855`, `to xml "Feed" "urn:..."`)
@@ -391,7 +332,7 @@ class RouteRunner:
         raise TypeError(f"unknown step {step!r}")
 
     def evaluate(self, getter: Getter, message: Message) -> Any:
-        scope = Scope(message.body, message.body, {}, self.services.functions, message=_view(message))
+        scope = Scope(message.body, message.body, {}, self.services.functions, message=message_view(message))
         try:
             return getter(scope)
         except EvaluationError as error:
@@ -669,7 +610,7 @@ class RouteRunner:
         meta = dict(message.meta)
         per_message = self.per_message[step.path]
         if per_message.templates:
-            context = _template_context(message, self.services.clock, _extension(step.format))
+            context = template_context(message, self.services.clock, format_extension(step.format))
             for key, template in per_message.templates.items():
                 meta[key] = template if isinstance(template, str) else template.render(context)
         for key, getter in per_message.expressions.items():
@@ -816,58 +757,6 @@ class RouteRunner:
             await self._resume([*outer[:-1], (parent_steps, parent_index + 1)], result, tracker, after)
 
         await self.run_steps(steps, index, message, tracker, continue_outer)
-
-
-def _per_message(endpoint: EndpointPlan, env: Mapping[str, str] | None) -> _PerMessageOptions:
-    """Templates and expressions of a sink's options, compiled once for all its messages."""
-    rendered = _PerMessageOptions()
-    for key, entry in endpoint.options.values.items():
-        for value in entry if isinstance(entry, list) else [entry]:
-            kind = value.spec.type
-            if kind is OptionType.TEMPLATE and isinstance(value.value, str):
-                # plain text too: it must replace what the source put under the same key (a file name)
-                rendered.templates[key] = compile_template(value.value) if is_template(value.value) else value.value
-            elif kind is OptionType.EXPRESSION:
-                rendered.expressions[key] = _compiled(value.value)
-            elif kind is OptionType.HEADER:
-                name, header = value.value
-                fixed = isinstance(header, str | Deferred)
-                rendered.headers.append((name, _resolve(header, env) if fixed else _compiled(header)))
-    return rendered
-
-
-def _compiled(expression: Any) -> Getter:
-    # lint compiled the same expression already and reported any problem; here it is known to be sound
-    return compile_expr(expression, CompileEnv(DiagnosticBag(), allow_message=True))
-
-
-def _view(message: Message) -> dict[str, Any]:
-    return {
-        "correlation_id": message.correlation_id,
-        "message_id": message.message_id,
-        "route": message.route,
-        "headers": message.headers,
-        **{k: v for k, v in message.meta.items() if isinstance(v, str | int)},
-    }
-
-
-def _extension(format_name: str) -> str:
-    extensions = format_spec(format_name).extensions
-    return extensions[0] if extensions else ""
-
-
-def _template_context(message: Message, clock: Clock, extension: str) -> dict[str, Any]:
-    body = message.body
-    context: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
-    context.update({
-        "body": body,
-        "message": _view(message),
-        "message_id": message.message_id,
-        "correlation_id": message.correlation_id,
-        "now": datetime.fromtimestamp(clock.now(), UTC).strftime("%Y%m%dT%H%M%SZ"),
-        "extension": extension,
-    })
-    return context
 
 
 def _elements(value: Any) -> Iterator[Any]:

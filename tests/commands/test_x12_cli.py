@@ -16,7 +16,7 @@ from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.plan import Plan
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 from crossdock.formats import x12
 
 FIXTURES = Path(__file__).resolve().parents[1] / "formats" / "x12" / "fixtures"

@@ -23,7 +23,7 @@ from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.errors import CrossdockError, ErrorChain, PermanentError, TransientError, TransientKind
 from crossdock.engine.message import Message
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 
 pytestmark = pytest.mark.anyio
 

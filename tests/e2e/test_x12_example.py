@@ -12,7 +12,7 @@ import pytest
 from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 from crossdock.formats.x12 import Mode, read
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,7 @@ from crossdock.connectors import base as connectors
 from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 
 pytestmark = pytest.mark.anyio
 

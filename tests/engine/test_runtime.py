@@ -21,7 +21,8 @@ from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.errors import PermanentError, TransientError, TransientKind
 from crossdock.engine.message import Outcome
 from crossdock.engine.plan import RetryPlan
-from crossdock.engine.runtime import RouteRunner, Services
+from crossdock.engine.runtime import RouteRunner
+from crossdock.engine.services import Services
 from crossdock.engine.stats import RouteStats
 
 pytestmark = pytest.mark.anyio

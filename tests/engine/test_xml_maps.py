@@ -22,7 +22,7 @@ from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.errors import MapError
 from crossdock.engine.mapping.compiler import CompiledMap
-from crossdock.engine.runtime import Services
+from crossdock.engine.services import Services
 from crossdock.formats import xml as xml_format
 
 REPO = Path(__file__).resolve().parents[2]
