@@ -409,3 +409,35 @@ def head_option_line(tokens: Sequence[ast.OptToken], span: Span) -> ast.OptionLi
         return None
     return ast.OptionLine(tuple(tokens), Span(span.file, tokens[0].span.line, tokens[0].span.column,
                                               tokens[-1].span.end_line, tokens[-1].span.end_column))
+
+
+def _starts_another(token: ast.OptToken, previous: ast.OptToken) -> bool:
+    """Whether a word after a value begins another option (values are rarely words after a value)."""
+    if not isinstance(token, ast.Word):
+        return False
+    if isinstance(previous, ast.NumberLit):
+        return token.text not in UNIT_SECONDS  # `check every 30 seconds` is one option
+    return isinstance(previous, ast.StringLit | ast.DurationLit | ast.EnvRef | ast.SecretRef)
+
+
+def head_option_lines(tokens: Sequence[ast.OptToken], specs: Sequence[OptionSpec], span: Span) -> list[ast.OptionLine]:
+    """The tokens after the connection name as option lines: a new line starts at every word that
+    begins a declared option, so `to amqp "broker" exchange "orders" routing key "dal"` reads as two
+    options. Tokens that begin no option stay one line, for resolve_options to report."""
+    lines: list[list[ast.OptToken]] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        spec, used = match_option(tokens[index:], specs) if isinstance(token, ast.Word) else (None, 0)
+        if spec is None and lines and _starts_another(token, lines[-1][-1]):
+            spec, used = None, 1  # a misspelled option after a value: its own line, so OPT001 names it
+            lines.append([token])
+            index += used
+            continue
+        if spec is not None or not lines:
+            lines.append(list(tokens[index:index + max(used, 1)]))
+            index += max(used, 1)
+            continue
+        lines[-1].append(tokens[index])
+        index += 1
+    return [line for group in lines if (line := head_option_line(tuple(group), span)) is not None]

@@ -33,6 +33,7 @@ from crossdock.dsl.options import (
     Role,
     Scope,
     head_option_line,
+    head_option_lines,
     match_option,
     resolve_options,
     token_text,
@@ -285,11 +286,8 @@ class ProjectCompiler:
             self.bag.error("NAME010", f"the {spec.kind} connector needs a connection name", node.kind.span,
                            f'write: {node.kind.text} "connection-name"')
             return None
-        lines = list(node.options)
-        inline = head_option_line(tuple(head), node.span)
-        if inline is not None:
-            lines.insert(0, inline)
         specs = (*spec.options, *extra)
+        lines = [*head_option_lines(tuple(head), specs, node.span), *node.options]
         step_options = resolve_options(
             lines, specs, scope=Scope.STEP, role=role, owner=f"{spec.kind} {role.value}",
             bag=self.bag, step_keywords=self.step_keywords, check_required=False, apply_defaults=False,
@@ -554,9 +552,8 @@ class ProjectCompiler:
     def _sink_format_options(self, node: ast.Endpoint, format_option: OptionSpec) -> tuple[OptionSpec, ...]:
         """The encoding options of the format a sink names with `format NAME` (json when it names none)."""
         name = FORMAT_OPTION.default
-        inline = head_option_line(node.head[1:] if node.head[:1] and isinstance(node.head[0], ast.StringLit)
-                                  else node.head, node.span)
-        for line in [*([inline] if inline else []), *node.options]:
+        head = node.head[1:] if node.head[:1] and isinstance(node.head[0], ast.StringLit) else node.head
+        for line in [*head_option_lines(head, [format_option], node.span), *node.options]:
             spec, used = match_option(line.tokens, [format_option])
             rest = line.tokens[used:]
             if spec is not None and len(rest) == 1 and isinstance(rest[0], ast.Word | ast.StringLit):
