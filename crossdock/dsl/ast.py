@@ -322,6 +322,14 @@ class Dedupe:
 
 
 @dataclass(frozen=True, slots=True)
+class Track:
+    """`track by KEY [, KEY]`: the business keys lineage (`crossdock trace`) finds the message by."""
+
+    keys: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class MapStep:
     """`map with "name"`."""
 
@@ -408,8 +416,8 @@ class UsePolicy:
     span: Span
 
 
-Step = (Read | Acknowledge | Split | Filter | Dedupe | MapStep | Validate | Sink | CallStep | Reply | FanOut | Choice
-        | UsePolicy | PolicySetting)
+Step = (Read | Acknowledge | Split | Filter | Dedupe | Track | MapStep | Validate | Sink | CallStep | Reply | FanOut
+        | Choice | UsePolicy | PolicySetting)
 
 
 @dataclass(frozen=True, slots=True)

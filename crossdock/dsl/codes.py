@@ -85,6 +85,8 @@ CODES: dict[str, tuple[str, str]] = {
                                          "profile decides)."),
     "RTE009": ("bad reply status", "`reply` takes an HTTP status from 100 to 599."),
     "RTE010": ("nothing to call", "`call` needs a connector that answers requests (rest)."),
+    "RTE011": ("constant tracking key", "`track by` a literal gives every message of the route the same business "
+                                        "key, so `crossdock trace` finds them all as one story (warning)."),
     # maps
     "MAP001": ("unknown target field", "The target model has no such field."),
     "MAP002": ("required field not assigned", "The target model requires a field the map never assigns."),

@@ -238,6 +238,10 @@ class AstBuilder(Transformer):
         return ast.Dedupe(children[0], children[1], self.span(meta))
 
     @v_args(meta=True)
+    def track(self, meta: Any, children: list[Any]) -> ast.Track:
+        return ast.Track(tuple(children), self.span(meta))
+
+    @v_args(meta=True)
     def map_step(self, meta: Any, children: list[Token]) -> ast.MapStep:
         return ast.MapStep(self.unquote(children[0]), self.tspan(children[0]), self.span(meta))
 

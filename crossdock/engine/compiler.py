@@ -62,6 +62,7 @@ from crossdock.engine.plan import (
     SinkPlan,
     SplitPlan,
     StepPlan,
+    TrackPlan,
     ValidatePlan,
 )
 from crossdock.engine.templates import compile_template, is_template
@@ -501,6 +502,14 @@ class ProjectCompiler:
         key = self.expression(item.key, body, item.span, context)
         return DedupePlan(path, "skip duplicates", item.span, key, item.ttl.seconds), body
 
+    def _track(self, item: ast.Track, settings: Settings, context: _RouteContext, path: str, body: str):
+        for key in item.keys:
+            if isinstance(key, ast.Literal):
+                self.bag.warning("RTE011", "a constant key ties every message of the route to one story",
+                                 key.span, "track by a field of the message, such as po_number")
+        keys = [self.expression(key, body, item.span, context) for key in item.keys]
+        return TrackPlan(path, "track by", item.span, keys), body
+
     def _map(self, item: ast.MapStep, settings: Settings, context: _RouteContext, path: str, body: str):
         compiled = context.maps.get(item.name)
         if compiled is None:
@@ -671,6 +680,7 @@ _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.Split: ProjectCompiler._split,
     ast.Filter: ProjectCompiler._filter,
     ast.Dedupe: ProjectCompiler._dedupe,
+    ast.Track: ProjectCompiler._track,
     ast.MapStep: ProjectCompiler._map,
     ast.Validate: ProjectCompiler._validate,
     ast.Sink: ProjectCompiler._sink,

@@ -111,6 +111,13 @@ class DedupePlan(StepPlan):
 
 
 @dataclass
+class TrackPlan(StepPlan):
+    """Give the message the business keys `keys` evaluate to (lineage finds it by any of them)."""
+
+    keys: list[Getter]
+
+
+@dataclass
 class MapPlan(StepPlan):
     """Run a compiled map; `target_arguments` of a map to a format (`to x12 855`: set 855)."""
 

@@ -66,6 +66,7 @@ from crossdock.engine.plan import (
     SinkPlan,
     SplitPlan,
     StepPlan,
+    TrackPlan,
     ValidatePlan,
     walk_steps,
 )
@@ -320,6 +321,8 @@ class RouteRunner:
             return None
         if isinstance(step, DedupePlan):
             return await self._dedupe(step, message, tracker)
+        if isinstance(step, TrackPlan):
+            return await self._track(step, message)
         if isinstance(step, MapPlan):
             output = step.map.run_validated(message.body, self.services.functions, message_view(message))
             await self.journal(message, "mapped", step.label, {})
@@ -343,6 +346,7 @@ class RouteRunner:
         if is_missing(key):
             raise PermanentError("the duplicate key is missing from this message", code="R002")
         key_text = str(key)
+        await self.remember_keys(message, [key_text])  # a duplicate, too, is found by its key
         scope = f"{self.plan.name}#{step.path}"
         token = (scope, key_text)
         while token in self.in_flight_keys:  # the same key is being delivered now: wait, then look again
@@ -359,8 +363,35 @@ class RouteRunner:
         # a new list, not an append: split children and branches share the parent's list object
         message.meta["pending_keys"] = [*message.meta.get("pending_keys", ()), (scope, key_text, step.ttl)]
         message.idempotency_key = message.idempotency_key or key_text
-        message.business_key = message.business_key or key_text
         return message
+
+    async def _track(self, step: TrackPlan, message: Message) -> Message:
+        """Give the message the business keys of `track by`.
+
+        Lineage must never stop a delivery: a key that cannot be read is logged and left out, and a
+        missing one is simply not recorded.
+        """
+        keys: list[str] = []
+        for getter in step.keys:
+            try:
+                keys.extend(_key_texts(self.evaluate(getter, message)))
+            except PermanentError as error:
+                log.warning("route %r: message %s: %s: a key could not be read: %s", self.plan.name,
+                            message.correlation_id, step.label, error)
+        keys = await self.remember_keys(message, keys)
+        await self.journal(message, "tracked", step.label, {"keys": keys})
+        return message
+
+    async def remember_keys(self, message: Message, keys: list[str]) -> list[str]:
+        """Journal that `message` carries `keys` (each once); the first key it gets is its business key,
+        shown with its journal events and dead letters. Returns the keys without repeats."""
+        unique = list(dict.fromkeys(keys))
+        if unique:
+            message.business_key = message.business_key or unique[0]
+            await self.services.stores.journal.record_keys(
+                at=self.services.clock.now(), route=self.plan.name, correlation_id=message.correlation_id,
+                keys=unique)
+        return unique
 
     def release_keys(self, tracker: _Tracker) -> None:
         """Let messages waiting on the same duplicate key go on (called once this one is settled)."""
@@ -768,6 +799,15 @@ def _elements(value: Any) -> Iterator[Any]:
     if isinstance(value, Iterator):
         return value
     return iter((value,))
+
+
+def _key_texts(value: Any) -> Iterator[str]:
+    """The business keys in a `track by` value: itself, or each element of a list; missing ones left out."""
+    if isinstance(value, list | tuple):
+        for element in value:
+            yield from _key_texts(element)
+    elif not is_missing(value):
+        yield str(value)
 
 
 def _decoded_answer(response: Any) -> Any:

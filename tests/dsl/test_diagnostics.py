@@ -803,6 +803,17 @@ CASES = [
           folder "out"
         end
         ''', 5, 8, "call rest"),
+    Case("RTE011", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          track by po_number, "orders"
+          to file
+            folder "out"
+          dead letter to store
+        end
+        ''', 5, 23, "po_number"),
     Case("RTE009", '''\
         route "r"
           from file

@@ -141,15 +141,29 @@ class Journal(Protocol):
         """Make every recorded event durable; the runtime calls it before acknowledging a source."""
         ...
 
+    async def record_keys(self, *, at: float, route: str, correlation_id: str, keys: Sequence[str]) -> None:
+        """Note that the message `correlation_id` of `route` carries these business keys (`track by`,
+        `skip duplicates by`); buffered like events. Recording a key twice keeps the first time."""
+        ...
+
     async def events(
         self,
         *,
         correlation_id: str | None = None,
+        correlation_ids: Sequence[str] | None = None,
         business_key: str | None = None,
         route: str | None = None,
         limit: int = 1000,
     ) -> list[JournalEvent]:
-        """Matching events, oldest first."""
+        """Matching events, oldest first (events of the same instant in the order they were recorded)."""
+        ...
+
+    async def find_key(self, key: str, *, limit: int = 1000) -> list[str]:
+        """The correlation ids of messages that carried exactly this business key, oldest first."""
+        ...
+
+    async def keys_of(self, correlation_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """`(correlation_id, route, key)` for every key recorded for these correlation ids."""
         ...
 
     async def counts(self, *, since: float | None = None) -> dict[str, dict[str, int]]:
@@ -157,7 +171,8 @@ class Journal(Protocol):
         ...
 
     async def prune(self, before: float) -> int:
-        """Delete events older than `before`; returns how many."""
+        """Delete events older than `before`, and keys older than that whose message has no event left;
+        returns how many events."""
         ...
 
 
