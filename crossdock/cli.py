@@ -1,4 +1,4 @@
-"""The `crossdock` command line: lint, test, run and dlq (each implemented in crossdock.commands)."""
+"""The `crossdock` command line: lint, test, run, dlq, x12 and trace (each implemented in crossdock.commands)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from crossdock import __version__
-from crossdock.commands import dlq, lint, run, test, x12
+from crossdock.commands import dlq, lint, run, test, trace, x12
 
-COMMANDS = (lint, test, run, dlq, x12)
+COMMANDS = (lint, test, run, dlq, x12, trace)
 
 
 def build_parser() -> argparse.ArgumentParser:

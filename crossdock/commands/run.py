@@ -1,4 +1,5 @@
-"""`crossdock run PATH... [--once] [--data DIR] [--drain-timeout S]`: the daemon."""
+"""`crossdock run PATH... [--once] [--watch] [--check] [--data DIR] [--drain-timeout S] [--journal-retention D]`:
+the daemon."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from importlib.util import find_spec
 import anyio
 
 from crossdock.commands.common import add_data_option, data_dir, load_clean
-from crossdock.dsl.lint import unset_references
-from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.dsl.lint import LintResult, lint, unset_references
+from crossdock.dsl.report import as_text
+from crossdock.engine.engine import DEFAULT_JOURNAL_RETENTION, Engine, embedded_stores
 from crossdock.engine.errors import CrossdockError
 from crossdock.engine.plan import Plan
 from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
+from crossdock.ops.lineage import retention_seconds
+from crossdock.ops.reload import RouteWatcher
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -25,13 +29,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--once", action="store_true", help="process what is waiting now, then exit")
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="seconds in-flight messages get to finish after SIGINT/SIGTERM (default 30)")
+    parser.add_argument("--watch", action="store_true",
+                        help="reload the route files when they change and lint clean (not with --once)")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the routes would start: lint and env/secrets; exit 0 or 1")
+    parser.add_argument("--journal-retention", type=retention_seconds, default=DEFAULT_JOURNAL_RETENTION,
+                        metavar="DURATION",
+                        help="how long journal events and business keys are kept, such as 30d or 12h "
+                             "(default 30d)")
     add_data_option(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     """Exit 0 after a clean drain or stop; 1 when the routes do not lint or settings are missing."""
-    plan, _ = load_clean(args.paths, "run")
+    if args.watch and args.once:
+        print("crossdock run: --watch keeps running; it cannot be used with --once", file=sys.stderr)
+        return 2
+    if args.check:
+        return _check(args.paths)
+    plan, result = load_clean(args.paths, "run")
     if plan is None:
         return 1
     missing = unset_references(plan)
@@ -45,20 +62,41 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # uvloop: the HTTP intake server runs in this loop, and uvloop roughly doubles what it serves.
-    stats, failed = anyio.run(_run, plan, args, backend_options={"use_uvloop": find_spec("uvloop") is not None})
+    stats, failed = anyio.run(_run, plan, result, args,
+                              backend_options={"use_uvloop": find_spec("uvloop") is not None})
     print(render_summary(stats))
     for name, error in failed.items():
         print(f"route {name!r} stopped: {error.code} {error}", file=sys.stderr)
     return 1 if failed else 0
 
 
-async def _run(plan: Plan, args: argparse.Namespace) -> tuple[EngineStats, dict[str, CrossdockError]]:
+def _check(paths: list[str]) -> int:
+    """`--check`: print what would keep `crossdock run` from starting (and any warning); 1 if anything would."""
+    result = lint(paths)
+    files = {m.path: m.text for m in result.project.modules}
+    sys.stdout.write(as_text(result.diagnostics, files))
+    missing = unset_references(result.plan) if result.plan is not None and not result.errors else []
+    for reference in missing:
+        what = "environment variable" if reference.source == "env" else "secret"
+        code = "ENV001" if reference.source == "env" else "SEC001"
+        print(f"{reference.span}: {code} error: {what} '{reference.name}' is not set")
+    if result.errors or missing or result.plan is None:
+        print("crossdock run --check: the routes would not start")
+        return 1
+    print(f"crossdock run --check: {len(result.plan.routes)} route(s) would start")
+    return 0
+
+
+async def _run(plan: Plan, result: LintResult,
+               args: argparse.Namespace) -> tuple[EngineStats, dict[str, CrossdockError]]:
     async with embedded_stores(data_dir(args)) as stores:
-        engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args), partners=plan.partners))
+        engine = Engine(plan, Services(stores=stores, data_dir=data_dir(args), partners=plan.partners),
+                        journal_retention=args.journal_retention)
+        watch = RouteWatcher(args.paths, engine, result.project).run if args.watch else None
         stop = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_signals, stop, group.cancel_scope)
-            await engine.run(once=args.once, stop=stop, drain_timeout=args.drain_timeout)
+            await engine.run(once=args.once, stop=stop, drain_timeout=args.drain_timeout, watch=watch)
             group.cancel_scope.cancel()
         dead_letters = await stores.dead_letters.count()
     engine.stats.dead_letter_store = dead_letters
