@@ -16,6 +16,7 @@ from typing import Any, Self
 import anyio
 import pytest
 
+from crossdock.cli import main
 from crossdock.connectors import base as connectors
 from crossdock.connectors.base import ConnectorContext, ConnectorSpec
 from crossdock.dsl.lint import lint
@@ -226,3 +227,21 @@ async def test_an_edit_that_changes_nothing_a_route_runs_leaves_it_running(deplo
     await until(lambda: engine.reload_status is not None, "the reload")
     assert engine.reload_status.ok and not engine.reload_status.changes
     assert engine.runners["orders"] is old_runner
+
+
+def test_run_check_says_whether_the_routes_would_start(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "orders.route").write_text(ORDERS)
+    assert main(["run", str(tmp_path), "--check"]) == 0
+    assert "1 route(s) would start" in capsys.readouterr().out
+
+    (tmp_path / "orders.route").write_text(ORDERS.replace('  to gate', '  to gatee'))
+    assert main(["run", str(tmp_path), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'orders.route'}:10:6: NAME006 error" in out and "would not start" in out
+
+    (tmp_path / "orders.route").write_text(ORDERS.replace('folder "inbox"', 'folder env "INBOX"'))
+    monkeypatch.delenv("INBOX", raising=False)
+    assert main(["run", str(tmp_path), "--check"]) == 1
+    assert "ENV001 error: environment variable 'INBOX' is not set" in capsys.readouterr().out
+    assert main(["run", str(tmp_path), "--watch", "--once"]) == 2
