@@ -89,7 +89,7 @@ async def test_routes_page_shows_state_counters_rates_and_chart(world: World, br
         assert "default-src 'none'" in answer.headers["content-security-policy"]
         page = await answer.text()
     assert counters(page, "Web orders") == {"received": 5, "delivered": 2, "filtered": 0, "duplicates": 0,
-                                            "dead_lettered": 3, "retried": 0, "errors": 0}
+                                            "dead_lettered": 3, "retried": 0, "errors": 0, "source_errors": 0}
     web = page.split('data-route="Web orders"', 1)[1].split("</section>", 1)[0]
     assert '<span class="badge state">running</span>' in web
     assert re.search(r'<polyline class="line received" points="[\d., ]+"', web)

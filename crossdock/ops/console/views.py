@@ -58,6 +58,7 @@ class Payload:
 
     @classmethod
     def of(cls, data: bytes) -> Payload:
+        """`data` for the page: a NUL byte makes it binary, other bytes that are not UTF-8 show as �."""
         head = data[:PAYLOAD_CAP]
         binary = b"\x00" in head
         if binary:
@@ -68,12 +69,13 @@ class Payload:
 
     @property
     def truncated(self) -> bool:
+        """True when only the first bytes are shown."""
         return self.shown < self.size
 
 
 @dataclass
 class RouteView:
-    """One row of the Routes page."""
+    """One route's section of the Routes page."""
 
     name: str
     source: str
@@ -113,8 +115,8 @@ class Console:
     def render(self, request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
                section: str = "", **values: Any) -> HTMLResponse:
         """A page, with the CSRF cookie set when the browser has none yet (its token is in every form)."""
-        cookie = request.cookies.get(CSRF_COOKIE)
-        fresh = cookie is None
+        cookie = request.cookies.get(CSRF_COOKIE) or ""
+        fresh = not cookie
         if fresh:
             cookie = self.context.csrf.new_cookie()
         html = self.env.get_template(template).render(
@@ -148,8 +150,7 @@ class Console:
         views = []
         for name, runner in engine.runners.items():
             stats = runner.stats
-            counters = {**stats.as_dict(), "acked": stats.acked, "errors": stats.errors,
-                        "source_errors": stats.source_errors}
+            counters = {**stats.as_dict(), "errors": stats.errors, "source_errors": stats.source_errors}
             failure = runner.failure
             last = await self.context.stores.dead_letters.list(route=name, limit=1)
             views.append(RouteView(
