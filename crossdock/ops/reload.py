@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 
 from crossdock.dsl import ast
-from crossdock.dsl.diagnostics import Diagnostic, Severity
+from crossdock.dsl.diagnostics import Diagnostic, Severity, Span
 from crossdock.dsl.lint import lint, unset_references
 from crossdock.dsl.project import Project
 from crossdock.engine.engine import Engine, RouteChanges
@@ -114,12 +114,19 @@ class RouteWatcher:
         """Lint the folders now and swap the result in when it is clean; the outcome is also kept in
         ``engine.reload_status``."""
         self.reloads += 1
-        result = await anyio.to_thread.run_sync(lint, self.paths)
-        problems = [d for d in result.diagnostics if d.severity is Severity.ERROR]
-        if not problems and result.plan is not None:
-            problems = [_unset(reference) for reference in unset_references(result.plan, self.env)]
+        try:
+            result = await anyio.to_thread.run_sync(lint, self.paths)
+        except Exception as error:  # a bug in lint must not take the running routes down with it
+            log.exception("reload: lint failed")
+            result = None
+            where = Span(str(self.paths[0]), 0, 0)
+            problems = [Diagnostic("DSL000", f"internal error while reloading: {error!r}", where)]
+        else:
+            problems = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+            if not problems and result.plan is not None:
+                problems = [_unset(reference) for reference in unset_references(result.plan, self.env)]
         at = self.engine.services.clock.now()
-        if problems or result.plan is None:
+        if problems or result is None or result.plan is None:
             self.failures += 1
             for diagnostic in problems:
                 log.error("reload refused, the routes running now go on: %s: %s %s: %s", diagnostic.span,
