@@ -4,7 +4,6 @@ the daemon."""
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from importlib.util import find_spec
@@ -19,7 +18,9 @@ from crossdock.engine.errors import CrossdockError
 from crossdock.engine.plan import Plan
 from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
+from crossdock.ops.admin import DEFAULT_ADMIN_USER, operations
 from crossdock.ops.lineage import retention_seconds
+from crossdock.ops.logging import LOG_FORMATS, configure_logging
 from crossdock.ops.reload import RouteWatcher
 
 
@@ -37,6 +38,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         metavar="DURATION",
                         help="how long journal events and business keys are kept, such as 30d or 12h "
                              "(default 30d)")
+    parser.add_argument("--admin", metavar="HOST:PORT",
+                        help="serve /metrics, /health, /ready and the console on this address, such as "
+                             "127.0.0.1:9464")
+    parser.add_argument("--admin-user", default=DEFAULT_ADMIN_USER,
+                        help="the admin port's user for write actions (default admin); the password is "
+                             "CROSSDOCK_ADMIN_PASSWORD, from the environment or the secrets folder")
+    parser.add_argument("--log-format", choices=LOG_FORMATS,
+                        help="json lines (the default when stderr is not a terminal) or console (one "
+                             "readable line per event)")
     add_data_option(parser)
     parser.set_defaults(handler=main)
 
@@ -59,11 +69,14 @@ def main(args: argparse.Namespace) -> int:
             print(f"{reference.span}: {code} error: {what} '{reference.name}' is not set", file=sys.stderr)
         print("crossdock run: refusing to start until they are set", file=sys.stderr)
         return 1
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format)
     # uvloop: the HTTP intake server runs in this loop, and uvloop roughly doubles what it serves.
-    stats, failed = anyio.run(_run, plan, result, args,
-                              backend_options={"use_uvloop": find_spec("uvloop") is not None})
+    try:
+        stats, failed = anyio.run(_run, plan, result, args,
+                                  backend_options={"use_uvloop": find_spec("uvloop") is not None})
+    except CrossdockError as error:  # the admin port could not be served
+        print(f"crossdock run: {error.code} {error}", file=sys.stderr)
+        return 1
     print(render_summary(stats))
     for name, error in failed.items():
         print(f"route {name!r} stopped: {error.code} {error}", file=sys.stderr)
@@ -94,7 +107,8 @@ async def _run(plan: Plan, result: LintResult,
                         journal_retention=args.journal_retention)
         watch = RouteWatcher(args.paths, engine, result.project).run if args.watch else None
         stop = anyio.Event()
-        async with anyio.create_task_group() as group:
+        async with operations(engine, admin=args.admin, admin_user=args.admin_user, stop=stop), \
+                anyio.create_task_group() as group:
             group.start_soon(_watch_signals, stop, group.cancel_scope)
             await engine.run(once=args.once, stop=stop, drain_timeout=args.drain_timeout, watch=watch)
             group.cancel_scope.cancel()

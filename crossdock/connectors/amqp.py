@@ -17,9 +17,11 @@ Features
 - Sink: publishes persistent messages (delivery mode 2) with publisher confirms. `send` returns once
   the broker confirmed; concurrent sends share one channel, so many publishes are in flight, each
   awaiting its own confirm. The message id and correlation id go in the AMQP properties (a consumer
-  can dedupe on the id), the headers in the AMQP headers, with `header` options added. Messages are
-  published `mandatory`: one the broker cannot route to any queue comes back and fails permanently
-  (AMQ006), where a silent drop would lose it; a broker nack is transient (AMQ007).
+  can dedupe on the id), the headers in the AMQP headers, with `header` options added and, when
+  tracing is on, `traceparent` (the publishing span, which a crossdock source reading the queue
+  continues from). Messages are published `mandatory`: one the broker cannot route to any queue
+  comes back and fails permanently (AMQ006), where a silent drop would lose it; a broker nack is
+  transient (AMQ007).
 - Topology: at open, a step declares what it names: the `exchange` (`exchange type`, `durable`), the
   `queue` (`durable`, `queue type`, dead-letter exchange and routing key, message TTL) and, when it
   names both, the queue's bindings to the exchange (each `binding key`). Declaring is idempotent; a
@@ -102,6 +104,7 @@ from crossdock.dsl.options import OptionSpec, OptionType, ResolvedOptions, Role,
 from crossdock.engine.errors import CrossdockError, PermanentError, TransientError, TransientKind
 from crossdock.engine.mapping.expressions import is_missing
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
+from crossdock.ops.tracing import inject_context
 
 _SOURCE = frozenset({Role.SOURCE})
 _SINK = frozenset({Role.SINK})
@@ -620,6 +623,7 @@ class AmqpSink:
         if self._header_options:  # rendered by the runtime; otherwise meta["headers"] is not ours to read
             headers.update((name, _text(value)) for name, value in message.meta.get("headers", ())
                            if not is_missing(value))
+        inject_context(headers)
         published = aio_pika.Message(
             bytes(message.body), delivery_mode=DeliveryMode.PERSISTENT, message_id=message.message_id,
             correlation_id=message.correlation_id, headers=headers or None,

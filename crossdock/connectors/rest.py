@@ -8,8 +8,9 @@ Features
   sink's format (application/json, application/edi-x12...) unless `content type` or
   `message.meta["content_type"]` says otherwise. `send` returns once the API answered 2xx.
 - Headers: the step's `header "Name" = expression` lines (rendered by the runtime), `Idempotency-Key`
-  with the message's idempotency key (from `skip duplicates`) unless a header line sets it, and
-  `X-Correlation-ID` always. Headers the source received are never forwarded.
+  with the message's idempotency key (from `skip duplicates`) unless a header line sets it,
+  `X-Correlation-ID` always, and `traceparent` (W3C trace context) when tracing is on. Headers the
+  source received are never forwarded.
 - Auth (on the connection): bearer token, basic, an API key header, or OAuth2 client credentials; the
   OAuth2 token is cached until shortly before it expires and fetched again, once per request, when the
   API answers 401. Secrets never appear in logs, errors or dead letters; auth headers win over header
@@ -84,6 +85,7 @@ from crossdock.engine.mapping.expressions import is_missing
 from crossdock.engine.message import CORRELATION_HEADER, Message
 from crossdock.engine.templates import is_template
 from crossdock.formats.base import format_spec
+from crossdock.ops.tracing import inject_context
 
 log = logging.getLogger("crossdock.connectors.rest")
 
@@ -770,7 +772,8 @@ class RestSink:
                                       self.headers(message, with_body), endpoint=self._endpoint)
 
     def headers(self, message: Message, with_body: bool) -> CIMultiDict[str]:
-        """The request headers: the step's header lines, Idempotency-Key, X-Correlation-ID, Content-Type."""
+        """The request headers: the step's header lines, Idempotency-Key, X-Correlation-ID, Content-Type,
+        and the trace context of the current span (the delivery attempt's) when tracing."""
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in message.meta.get("headers", ()):
             headers[name] = _header_value(name, value)
@@ -779,6 +782,7 @@ class RestSink:
         headers[CORRELATION_HEADER] = _header_value(CORRELATION_HEADER, message.correlation_id)
         if with_body:
             headers["Content-Type"] = str(message.meta.get("content_type") or self.content_type)
+        inject_context(headers)
         return headers
 
 

@@ -25,6 +25,7 @@ from crossdock.engine.stats import EngineStats
 from crossdock.engine.stores.base import Stores
 from crossdock.engine.stores.edi import open_edi_stores
 from crossdock.engine.stores.sqlite import open_sqlite_stores
+from crossdock.ops.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from crossdock.ops.reload import ReloadStatus
@@ -96,6 +97,9 @@ class Engine:
         # request-reply call with the code of its dead-letter entry.
         services.shared.setdefault("plan", plan)
         services.shared.setdefault("dead_letters", services.stores.dead_letters)
+        # Every runner, reloaded ones too, reports to the engine's logs, metrics and traces.
+        self.telemetry = Telemetry(self)
+        services.observer = self.telemetry
         self.runners = {
             name: RouteRunner(route, services, self.stats.route(name)) for name, route in plan.routes.items()
         }

@@ -78,6 +78,7 @@ from crossdock.engine.x12.inbound import document_rejection
 from crossdock.engine.x12.steps import rejection_of, screen_duplicates
 from crossdock.formats.base import format_spec, load_format
 from crossdock.formats.x12.tree import Document
+from crossdock.ops.logging import SECRETS
 
 After = Callable[[Message], Awaitable[None]]
 
@@ -127,6 +128,7 @@ class RouteRunner:
         self.plan = plan
         self.services = services
         self.stats = stats
+        self.observer = services.observer
         self.sinks: dict[str, Sink] = {}
         self.per_message: dict[str, PerMessageOptions] = {}
         self.dead_letter_sinks: dict[str, Sink] = {}
@@ -177,6 +179,8 @@ class RouteRunner:
             except CrossdockError as error:
                 self.fail(error, "could not start")
                 return
+            self.observer.route_started(self.plan)
+            stack.callback(self.observer.route_stopped, self.plan.name)
             send, receive = anyio.create_memory_object_stream[Inbound](self.plan.concurrency)
             async with anyio.create_task_group() as guard:
                 guard.start_soon(_cancel_after_stop, stop, drain_timeout, guard.cancel_scope)
@@ -233,6 +237,10 @@ class RouteRunner:
     async def handle(self, inbound: Inbound) -> Outcome | None:
         """Process one received message to the end and acknowledge it (or release it if cancelled)."""
         message = Message.from_inbound(inbound, self.plan.name)
+        with self.observer.message(self.plan.name, message):
+            return await self._handle(inbound, message)
+
+    async def _handle(self, inbound: Inbound, message: Message) -> Outcome | None:
         self.stats.received += 1
         tracker = _Tracker()
         await self.journal(message, "received", None, {"source": self.plan.source.label})
@@ -285,7 +293,8 @@ class RouteRunner:
                 if not await self._fan_out(step, message, tracker):
                     return
                 continue
-            result = await self._step(step, message, tracker)
+            with self.observer.step(self.plan.name, step, message):
+                result = await self._step(step, message, tracker)
             if result is None:
                 return
             message = result
@@ -309,6 +318,7 @@ class RouteRunner:
     async def _transform(self, step: StepPlan, message: Message, tracker: _Tracker) -> Message | None:
         if isinstance(step, ReadPlan):
             decoded = load_format(step.format).decode(_as_bytes(message.body), step.options)
+            self.observer.event(self.plan.name, "decoded", step.label, message, {"format": step.format})
             if isinstance(decoded, Document):
                 return await self._screen_interchanges(step, message, decoded, tracker)
             return message.with_body(decoded)
@@ -609,7 +619,8 @@ class RouteRunner:
         for attempt in range(1, retry.attempts + 1):
             outgoing.attempt = attempt
             try:
-                await sink.send(outgoing)
+                with self.observer.attempt(self.plan.name, step, outgoing):
+                    await sink.send(outgoing)
             except TransientError as error:
                 attempts.append({"attempt": attempt, "at": self.services.clock.now(), "error": error.to_dict()})
                 if attempt >= retry.attempts or error.kind not in retry.retry_on:
@@ -618,7 +629,7 @@ class RouteRunner:
                 self.stats.retried += 1
                 delay = retry.delay(attempt, error.retry_after, self.services.rng)
                 await self.journal(message, "retried", step.label, {"attempt": attempt, "wait": round(delay, 3),
-                                                                    "error": error.message})
+                                                                    "code": error.code, "error": error.message})
                 await self.services.clock.sleep(delay)
                 continue
             except Exception as error:
@@ -702,6 +713,7 @@ class RouteRunner:
         if not attempts:
             attempts = [{"attempt": 1, "at": now, "error": error.to_dict()}]
         meta = dict(message.meta)
+        # secrets never reach the store: an API may echo the credentials it refused in its answer
         entry = DeadLetter(
             route=self.plan.name,
             step=step.label,
@@ -709,28 +721,28 @@ class RouteRunner:
             correlation_id=message.correlation_id,
             message_id=message.message_id,
             payload=message.original,
-            error=error.to_dict(),
+            error=SECRETS.scrub(error.to_dict()),
             created_at=now,
             idempotency_key=message.idempotency_key,
             business_key=message.business_key,
             stage_payload=snapshot.dump(message.body),
-            headers=dict(message.headers),
-            meta=_jsonable(meta),
-            error_chain=ErrorChain.of(error).errors,
-            attempts=attempts,
+            headers=SECRETS.scrub(dict(message.headers)),
+            meta=SECRETS.scrub(_jsonable(meta)),
+            error_chain=SECRETS.scrub(ErrorChain.of(error).errors),
+            attempts=SECRETS.scrub(attempts),
         )
         with anyio.CancelScope(shield=True):
             await self.services.stores.dead_letters.put(entry)
         tracker.dead_lettered += 1
         self.stats.dead_lettered += 1
         await self.journal(message, "dead-lettered", step.label, {"code": error.code, "error": error.message,
-                                                                 "dead_letter": entry.id})
+                                                                 "attempts": len(attempts), "dead_letter": entry.id})
         target = self.dead_letter_sinks.get(step.path) or self.dead_letter_sinks.get(ROUTE_LEVEL)
         if target is not None:
             await self._publish_dead_letter(target, entry, message)
 
     async def _publish_dead_letter(self, target: Sink, entry: DeadLetter, message: Message) -> None:
-        headers = {**message.headers, "X-Correlation-ID": message.correlation_id, "X-Error-Code": entry.code or "",
+        headers = {**entry.headers, "X-Correlation-ID": message.correlation_id, "X-Error-Code": entry.code or "",
                    "X-Dead-Letter-ID": entry.id, "X-Failed-Step": entry.step}
         out = Message(body=entry.payload, route=message.route, message_id=derived_id(entry.id, "dead-letter"),
                       correlation_id=message.correlation_id, original=message.original, headers=headers,
@@ -741,6 +753,10 @@ class RouteRunner:
             await self.journal(message, "dead-letter-copy-failed", entry.step, {"error": str(error)})
 
     async def journal(self, message: Message, event: str, step: str | None, detail: dict[str, Any]) -> None:
+        """Record a stage transition in the journal and tell the observer (logs, metrics, traces)."""
+        if "error" in detail:
+            detail = SECRETS.scrub(detail)
+        self.observer.event(self.plan.name, event, step, message, detail)
         await self.services.stores.journal.record(JournalEvent(
             at=self.services.clock.now(), route=self.plan.name, correlation_id=message.correlation_id,
             message_id=message.message_id, event=event, step=step, business_key=message.business_key,

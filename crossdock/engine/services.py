@@ -14,6 +14,8 @@ from crossdock.engine.errors import PermanentError
 from crossdock.engine.mapping.functions import FunctionContext
 from crossdock.engine.stores.base import Stores
 from crossdock.formats.x12.profile import PartnerProfile
+from crossdock.ops import NULL_OBSERVER, StageObserver
+from crossdock.ops.logging import SECRETS
 
 
 class MissingSetting(PermanentError):
@@ -34,6 +36,8 @@ class Services:
     partners: Mapping[str, PartnerProfile] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """What connectors of this engine share (see ConnectorContext.shared)."""
+    observer: StageObserver = NULL_OBSERVER
+    """Told of every stage transition (logs, metrics, traces); an Engine installs its Telemetry here."""
 
     @property
     def functions(self) -> FunctionContext:
@@ -41,21 +45,35 @@ class Services:
 
 
 def materialize(options: ResolvedOptions, env: Mapping[str, str] | None) -> dict[str, Any]:
-    """Option values for a connector: env and secret references read now; missing ones refused."""
+    """Option values for a connector: env and secret references read now; missing ones refused.
+
+    The values of options declared secret, wherever they come from, join the secrets that logs and
+    dead letters never show (crossdock.ops.logging.SECRETS).
+    """
     plain: dict[str, Any] = {}
-    for key in options.values:
-        value = options.get(key)
-        plain[key] = resolve_value(value, env)
+    for key, entry in options.values.items():
+        value = plain[key] = resolve_value(options.get(key), env)
+        if any(item.spec.secret for item in (entry if isinstance(entry, list) else [entry])):
+            for item in value if isinstance(value, list) else [value]:
+                SECRETS.add(item)
     return plain
 
 
 def resolve_value(value: Any, env: Mapping[str, str] | None) -> Any:
-    """`value` with env and secret references read now (inside lists and tuples too)."""
+    """`value` with env and secret references read now (inside lists and tuples too).
+
+    Secrets read are remembered in crossdock.ops.logging.SECRETS, and so is the password of a URL
+    read from the environment (`amqp://user:password@host`).
+    """
     if isinstance(value, Deferred):
         resolved = value.resolve(env)
         if resolved is None:
             what = "environment variable" if value.source == "env" else "secret"
             raise MissingSetting(f"{what} {value.name} is not set ({value.span})")
+        if value.source == "secret":
+            SECRETS.add(resolved)
+        else:
+            SECRETS.add_url_password(resolved)
         return resolved
     if isinstance(value, list):
         return [resolve_value(v, env) for v in value]

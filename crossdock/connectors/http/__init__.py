@@ -11,6 +11,8 @@ Features
   `{"correlation_id": ..., "status": "accepted"}`. The route receives the stored rows; a row is
   deleted when the route acknowledges it, so a crash between the 202 and the processing loses
   nothing: the rows are received again after a restart.
+- Headers reach the route (credentials and this hop's framing dropped), a `traceparent` among them:
+  with tracing on, the route's spans continue the caller's trace.
 - `Idempotency-Key` on intake: the same key with the same request (method, path, query and body)
   within `idempotency window` gets the first answer again (status, body, correlation id, plus
   `Idempotent-Replayed: true`) and stores nothing; the same key with another request is refused
