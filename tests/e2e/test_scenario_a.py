@@ -26,6 +26,7 @@ from servers.erp_standin import Answer, ErpStandIn
 from servers.rabbitmq import RabbitMQNode
 from servers.sshd import SshServer
 
+from crossdock.cli import main as cli_main
 from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
@@ -168,6 +169,7 @@ async def test_an_850_on_sftp_is_posted_to_the_erp_as_an_order_and_a_997_goes_ba
     again, letters = await acme.run()
     assert letters == []
     assert again.stats.routes[ROUTE].duplicates == 1
+    assert (acme.outbound / "archive" / "po-101-resent.x12").exists()  # skipped is done with, not failed
     assert len(erp.requests) == 1
     assert sorted(next(s for s in ack if s[0] == "AK1")[2] for ack in acme.acks()) == ["101", "102"]
 
@@ -227,3 +229,10 @@ async def test_an_order_the_erp_refuses_is_dead_lettered_to_the_store_and_to_the
     [ack] = acme.acks()
     assert ["AK5", "A"] in ack
     assert (acme.outbound / "rejected" / "po-101.x12").read_bytes() == SAMPLE
+
+
+def test_the_example_lints_clean_and_its_maps_pass_their_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lint", str(ROUTES)]) == 0
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert cli_main(["test", str(ROUTES)]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out

@@ -25,6 +25,7 @@ from aio_pika.abc import AbstractChannel
 from servers.erp_standin import Answer, ErpStandIn
 from servers.rabbitmq import RabbitMQNode
 
+from crossdock.cli import main as cli_main
 from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import Engine, embedded_stores
@@ -199,3 +200,10 @@ async def test_a_throttled_channel_is_retried_on_its_own(
     assert clock.sleeps == [3.0]  # the marketplace's Retry-After, as the floor of the wait
     stats = engine.stats.routes[DALLAS]
     assert (stats.delivered, stats.retried) == (2, 1)
+
+
+def test_the_example_lints_clean_and_its_maps_pass_their_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lint", str(ROUTES)]) == 0
+    assert "0 error(s), 2 warning(s)" in capsys.readouterr().out
+    assert cli_main(["test", str(ROUTES)]) == 0
+    assert "8 passed, 0 failed" in capsys.readouterr().out

@@ -29,6 +29,7 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from servers.rabbitmq import RabbitMQNode
 
+from crossdock.cli import main as cli_main
 from crossdock.connectors.http.inbox import Inbox
 from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
@@ -248,3 +249,10 @@ async def test_refusals_at_intake_store_and_publish_nothing_and_a_bad_order_is_d
     assert letter.payload == no_address and letter.route == ROUTE
     assert letter.code == "V001" and "ship_to" in json.dumps(letter.error)
     assert await take_all(broker) == []
+
+
+def test_the_example_lints_clean_and_its_maps_pass_their_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lint", str(ROUTES)]) == 0
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert cli_main(["test", str(ROUTES)]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out

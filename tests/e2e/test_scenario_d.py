@@ -26,6 +26,7 @@ import anyio
 import pytest
 from servers.erp_standin import Answer, ErpStandIn
 
+from crossdock.cli import main as cli_main
 from crossdock.dsl.lint import lint
 from crossdock.engine.clock import ManualClock, SystemClock
 from crossdock.engine.engine import Engine, embedded_stores
@@ -231,3 +232,10 @@ async def test_a_marketplace_that_is_down_is_retried_without_pushing_to_the_web_
     assert len(marketplace.requests) == 2 and marketplace.requests[0].body == marketplace.requests[1].body
     assert clock.sleeps == [30.0]  # one wait: the marketplace's Retry-After as its floor
     assert await erp.dead_letters() == []
+
+
+def test_the_example_lints_clean_and_its_maps_pass_their_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lint", str(ROUTES)]) == 0
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert cli_main(["test", str(ROUTES)]) == 0
+    assert "4 passed, 0 failed" in capsys.readouterr().out
