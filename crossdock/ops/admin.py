@@ -62,6 +62,7 @@ PASSWORD_SETTING = "CROSSDOCK_ADMIN_PASSWORD"
 DEFAULT_ADMIN_USER = "admin"
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _VERSION_PARAMETER = re.compile(r"\bversion\s*=\s*([^;,\s]*)", re.IGNORECASE)
 _VERSION = re.compile(r"\d+(\.\d+){0,2}")
@@ -172,7 +173,7 @@ class AdminApp:
         self.starlette = Starlette(
             # every method matches here, and the endpoints refuse the wrong ones themselves: otherwise a
             # POST /metrics would fall through to an app mounted at / and get its 404, not a 405
-            routes=[Route(path, _reads_only(endpoint)) for path, endpoint in
+            routes=[Route(path, _reads_only(endpoint), methods=_ANY_METHOD) for path, endpoint in
                     (("/metrics", self.metrics), ("/health", self.health), ("/ready", self.ready))],
             exception_handlers={HTTPException: self._http_error, Exception: self._internal_error},
         )
