@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,12 +49,30 @@ def deployment(tmp_path: Path, count: int) -> tuple[Path, Path]:
     return routes, data
 
 
-def start(routes: Path, data: Path, *extra: str) -> subprocess.Popen[bytes]:
+@dataclass
+class Daemon:
+    """A `crossdock run` process; its output goes to files, since a full pipe would block the daemon."""
+
+    process: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def wait(self, timeout: float) -> tuple[bytes, bytes]:
+        self.process.wait(timeout=timeout)
+        return self.out.read_bytes(), self.err.read_bytes()
+
+
+def start(routes: Path, data: Path, *extra: str) -> Daemon:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "crossdock.cli", "run", str(routes), "--data", str(data), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )
+    logs = data.parent / f"logs-{time.monotonic_ns()}"
+    logs.mkdir()
+    out, err = logs / "stdout", logs / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crossdock.cli", "run", str(routes), "--data", str(data), *extra],
+            stdout=stdout, stderr=stderr, env=env,
+        )
+    return Daemon(process, out, err)
 
 
 def outbox(data: Path) -> list[Path]:
@@ -81,18 +100,18 @@ def test_sigkill_mid_run_then_restart_loses_no_order_and_writes_none_twice(tmp_p
     routes, data = deployment(tmp_path, count)
     daemon = start(routes, data)
     try:
-        assert wait_for(lambda: len(outbox(data)) >= 40), daemon.stderr.read1().decode() if daemon.stderr else ""
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(timeout=10)
+        assert wait_for(lambda: len(outbox(data)) >= 40), daemon.err.read_text()[-2000:]
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait(timeout=10)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
+        if daemon.process.poll() is None:
+            daemon.process.kill()
     written_before_restart = len(outbox(data))
     assert written_before_restart < count, "the run finished before the kill; raise `count`"
 
     finish = start(routes, data, "--once")
-    out, err = finish.communicate(timeout=300)
-    assert finish.returncode == 0, err.decode()
+    out, err = finish.wait(timeout=300)
+    assert finish.process.returncode == 0, err.decode()[-2000:]
 
     expected = {f"WEB-{10_000 + n}" for n in range(1, count + 1)}
     written = [json.loads(p.read_bytes())["po_number"] for p in outbox(data)]
@@ -111,12 +130,12 @@ def test_sigterm_drains_in_flight_messages_and_exits_zero(tmp_path: Path) -> Non
     daemon = start(routes, data, "--drain-timeout", "20")
     try:
         assert wait_for(lambda: len(outbox(data)) >= 10)
-        daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=60)
+        daemon.process.send_signal(signal.SIGTERM)
+        out, err = daemon.wait(timeout=60)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-    assert daemon.returncode == 0, err.decode()
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+    assert daemon.process.returncode == 0, err.decode()[-2000:]
     assert b"SIGTERM: draining" in err
     done = {p.name for p in (data / "inbox" / "done").glob("*.json")}
     waiting = {p.name for p in (data / "inbox").glob("*.json")}
@@ -126,8 +145,8 @@ def test_sigterm_drains_in_flight_messages_and_exits_zero(tmp_path: Path) -> Non
     assert b"Web store orders" in out
 
     rest = start(routes, data, "--once")
-    rest.communicate(timeout=300)
-    assert rest.returncode == 0
+    rest.wait(timeout=300)
+    assert rest.process.returncode == 0
     assert len(outbox(data)) == count
 
 
