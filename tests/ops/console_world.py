@@ -4,7 +4,8 @@ files, as `crossdock run --watch` does), its console on uvicorn.
 Two routes: "Web orders" takes JSON orders from a folder, maps them and sends them to an ERP
 stand-in (tests/ops/console_sink.py) that refuses PO-3 and PO-4 (ERP422); a truncated file is
 dead-lettered by the JSON reader. "Marketplace feed" cannot start: its partner is down (MKT503).
-The console is served over real HTTP on 127.0.0.1 with the admin credentials below.
+The console is served over real HTTP on 127.0.0.1 with the admin credentials below, on its own or
+on the admin port.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.services import Services
 from crossdock.engine.stores.base import DeadLetter, Stores
-from crossdock.ops.console import BasicAuth, ConsoleContext, console_app
+from crossdock.ops.admin import AdminApp, AdminCredentials, serving
+from crossdock.ops.console import ConsoleContext, console_app
 from crossdock.ops.reload import RouteWatcher
 
 ADMIN_USER = "admin"
@@ -144,9 +146,11 @@ class _Server(uvicorn.Server):
 
 
 @asynccontextmanager
-async def running_console(tmp_path: Path, *, sample_every: float = 0.2, samples: int = 120) -> AsyncIterator[World]:
-    """The daemon with both routes running, every inbox file processed, and its console served;
-    the rate charts sample every `sample_every` seconds and show the last `samples` samples."""
+async def running_console(tmp_path: Path, *, admin_port: bool = False, sample_every: float = 0.2,
+                          samples: int = 120) -> AsyncIterator[World]:
+    """The daemon with both routes running, every inbox file processed, and its console served: on its
+    own, or with `admin_port` mounted in the admin app as `crossdock run --admin` serves it. The rate
+    charts sample every `sample_every` seconds and show the last `samples` samples."""
     with _registered_sink():
         routes = tmp_path / "routes"
         routes.mkdir()
@@ -165,20 +169,43 @@ async def running_console(tmp_path: Path, *, sample_every: float = 0.2, samples:
             stop = anyio.Event()
             group.start_soon(lambda: engine.run(once=False, stop=stop, drain_timeout=5, watch=watcher.run))
             await _processed(engine, len(INBOX))
-            context = ConsoleContext.of(engine, BasicAuth(ADMIN_USER, ADMIN_PASSWORD))
+            credentials = AdminCredentials(ADMIN_USER, ADMIN_PASSWORD)
+            context = ConsoleContext.of(engine, credentials)
             context.sampler.interval, context.sampler.keep = sample_every, samples
-            sock = socket.create_server(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            server = _Server(uvicorn.Config(console_app(context), lifespan="on", log_level="warning",
-                                            access_log=False))
-            group.start_soon(lambda: server.serve(sockets=[sock]))
+            served = _on_admin_port(engine, credentials, context) if admin_port else _alone(context)
+            try:
+                async with served as url:
+                    yield World(url, engine, stores, context, data, routes)
+            finally:
+                stop.set()
+
+
+@asynccontextmanager
+async def _alone(context: ConsoleContext) -> AsyncIterator[str]:
+    """The console app on a uvicorn server of its own (its lifespan runs the sampler); yields its URL."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = _Server(uvicorn.Config(console_app(context), lifespan="on", log_level="warning", access_log=False))
+    async with anyio.create_task_group() as group:
+        group.start_soon(server.serve, [sock])
+        with anyio.fail_after(10):
             while not server.started:
                 await anyio.sleep(0.01)
-            try:
-                yield World(f"http://127.0.0.1:{port}", engine, stores, context, data, routes)
-            finally:
-                server.should_exit = True
-                stop.set()
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+
+
+@asynccontextmanager
+async def _on_admin_port(engine: Engine, credentials: AdminCredentials, context: ConsoleContext,
+                         ) -> AsyncIterator[str]:
+    """As `crossdock run --admin` serves it: mounted at / in the admin app, the sampler run by the host."""
+    admin = AdminApp(engine, credentials)
+    admin.mount("/", console_app(context))
+    async with serving(admin.app, "127.0.0.1:0") as (host, port), anyio.create_task_group() as group:
+        group.start_soon(context.sampler.run)
+        yield f"http://{host}:{port}"
+        group.cancel_scope.cancel()
 
 
 async def _processed(engine: Engine, files: int) -> None:

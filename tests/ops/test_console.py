@@ -22,7 +22,8 @@ from console_world import ADMIN_PASSWORD, ADMIN_USER, ROUTES, XSS_NAME, World, r
 
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.stats import RouteStats
-from crossdock.ops.console import BasicAuth, RateSampler
+from crossdock.ops.admin import AdminCredentials
+from crossdock.ops.console import RateSampler
 
 pytestmark = pytest.mark.anyio
 
@@ -243,7 +244,7 @@ async def test_writes_need_the_csrf_token_of_this_browser(world: World, browser:
 
 async def test_writes_are_off_without_an_admin_password(world: World, browser: aiohttp.ClientSession) -> None:
     entry = await world.dead_letter("PO-3")
-    world.context.auth = BasicAuth(ADMIN_USER, None)
+    world.context.auth = AdminCredentials(ADMIN_USER, None)
     token = await csrf_token(browser, world)
     status, page = await post(browser, f"{world.url}/dead-letters/purge", [("csrf", token), ("id", entry.id)])
     assert status == 403 and "CROSSDOCK_ADMIN_PASSWORD" in page

@@ -1,8 +1,9 @@
 """The console in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-An operator's round: the Routes page, the dead letters of one route, one entry's payload and error,
-logging in and replaying it once the cause is fixed, then the document's lineage. The Routes page is
-saved as docs/console.png, the screenshot the README shows.
+An operator's round on the admin port, as `crossdock run --admin` serves the console: the Routes
+page, the dead letters of one route, one entry's payload and error, logging in and replaying it once
+the cause is fixed, then the document's lineage. The Routes page is saved as docs/console.png, the
+screenshot the README shows.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
 async def test_operator_round_in_chromium(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing at /usr/bin/chromium: scripts/test installs it (apt package chromium)")
-    async with running_console(tmp_path, sample_every=0.5, samples=12) as world, async_playwright() as playwright:
+    async with running_console(tmp_path, admin_port=True, sample_every=0.5, samples=12) as world, \
+            async_playwright() as playwright:
         # Orders keep arriving for a few seconds, in bursts, so the rate charts have something to draw.
         for number in range(MORE_ORDERS):
             world.drop(f"more-{number}.json", order(f"PO-{100 + number}"))

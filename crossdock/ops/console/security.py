@@ -3,8 +3,9 @@
 Reading is open (the admin port is an operator's port); every write (replay, purge) is a POST that
 needs both:
 
-- **the admin credentials**, as HTTP Basic auth: user `admin` (or `--admin-user`), password from
-  `CROSSDOCK_ADMIN_PASSWORD`. Without a password configured, writes are refused outright.
+- **the admin credentials**, HTTP basic auth checked by an :class:`AdminAuth` (the admin port's
+  :class:`~crossdock.ops.admin.AdminCredentials`: user `admin` or `--admin-user`, password from
+  `CROSSDOCK_ADMIN_PASSWORD`). Without a password configured, writes are refused outright.
 - **a CSRF token**. Basic auth is ambient: a browser that logged in sends the credentials with any
   request to the console, including a form another site makes it submit. So each browser gets a
   random cookie (HttpOnly, SameSite=Strict, so a cross-site POST arrives without it) and every form
@@ -14,25 +15,20 @@ needs both:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.requests import Request
 
-PASSWORD_ENV = "CROSSDOCK_ADMIN_PASSWORD"
-DEFAULT_ADMIN_USER = "admin"
 CSRF_COOKIE = "crossdock_console_csrf"
 CSRF_FIELD = "csrf"
 
 
 class AdminAuth(Protocol):
-    """Checks a request's admin credentials (the admin app's helper or :class:`BasicAuth`)."""
+    """Checks a request's admin credentials (:class:`crossdock.ops.admin.AdminCredentials` does)."""
 
     realm: str
 
@@ -44,49 +40,6 @@ class AdminAuth(Protocol):
     def user(self, request: Request) -> str | None:
         """The user the request authenticates as, or None without valid credentials."""
         ...
-
-
-@dataclass
-class BasicAuth:
-    """HTTP Basic auth against one user and password, compared in constant time."""
-
-    username: str = DEFAULT_ADMIN_USER
-    password: str | None = None
-    realm: str = "crossdock admin"
-
-    @classmethod
-    def from_env(cls, username: str = DEFAULT_ADMIN_USER) -> BasicAuth:
-        """The admin user with the password from `CROSSDOCK_ADMIN_PASSWORD` (None when unset or empty)."""
-        return cls(username=username, password=os.environ.get(PASSWORD_ENV) or None)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.password)
-
-    def user(self, request: Request) -> str | None:
-        if not self.password:
-            return None
-        given = basic_credentials(request.headers.get("authorization"))
-        if given is None:
-            return None
-        user_ok = hmac.compare_digest(given[0].encode(), self.username.encode())
-        password_ok = hmac.compare_digest(given[1].encode(), self.password.encode())
-        return self.username if user_ok and password_ok else None
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """(user, password) from an `Authorization: Basic ...` header, or None when absent or malformed."""
-    if not header:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon else None
 
 
 @dataclass
