@@ -627,6 +627,7 @@ class AmqpSink:
         published = aio_pika.Message(
             bytes(message.body), delivery_mode=DeliveryMode.PERSISTENT, message_id=message.message_id,
             correlation_id=message.correlation_id, headers=headers or None,
+            content_type=message.meta.get("content_type"),
         )
         try:
             await self._exchange.publish(published, self.routing_key, mandatory=self._mandatory,

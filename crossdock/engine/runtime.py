@@ -661,13 +661,17 @@ class RouteRunner:
             meta["headers"] = [(name, value if isinstance(value, str) else self.evaluate(value, message))
                                for name, value in per_message.headers]
         meta.pop("pending_keys", None)
+        if not isinstance(message.body, bytes):  # encoded here: the sink's format says what it is
+            meta["content_type"] = format_spec(step.format).content_type
         return Message(
             body=payload,
             route=message.route,
             message_id=message_id,
             correlation_id=message.correlation_id,
             original=message.original,
-            headers=dict(message.headers),
+            # the source's transport headers (an HTTP caller's Host, Accept...) are not forwarded:
+            # what a sink sends is the correlation id and the headers the route names
+            headers={CORRELATION_HEADER: message.correlation_id},
             meta=meta,
             idempotency_key=message.idempotency_key,
             business_key=message.business_key,
@@ -742,8 +746,10 @@ class RouteRunner:
             await self._publish_dead_letter(target, entry, message)
 
     async def _publish_dead_letter(self, target: Sink, entry: DeadLetter, message: Message) -> None:
-        headers = {**entry.headers, "X-Correlation-ID": message.correlation_id, "X-Error-Code": entry.code or "",
+        headers = {"X-Correlation-ID": message.correlation_id, "X-Error-Code": entry.code or "",
                    "X-Dead-Letter-ID": entry.id, "X-Failed-Step": entry.step}
+        if entry.business_key:  # which document of a split file failed, without a look in the store
+            headers["X-Business-Key"] = entry.business_key
         out = Message(body=entry.payload, route=message.route, message_id=derived_id(entry.id, "dead-letter"),
                       correlation_id=message.correlation_id, original=message.original, headers=headers,
                       meta={"file_name": f"{entry.id}.dead-letter"})

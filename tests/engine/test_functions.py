@@ -69,7 +69,7 @@ def test_committed_docs_match_the_registry() -> None:
 def test_the_library_is_complete_and_declared_consistently() -> None:
     expected = {
         "date", "datetime", "format_date", "today", "now", "add_days",
-        "decimal", "integer", "round", "abs", "min", "max",
+        "decimal", "integer", "round", "floor", "ceil", "abs", "min", "max",
         "string", "upper", "lower", "trim", "concat", "substring", "pad_left", "pad_right", "replace",
         "split", "join", "length", "contains", "starts_with", "ends_with", "coalesce",
         "sum", "count", "first", "last", "uuid", "if",
@@ -86,7 +86,8 @@ def test_the_library_is_complete_and_declared_consistently() -> None:
 
 PROPAGATING = [
     ("date", ("CCYYMMDD",)), ("datetime", ("CCYYMMDD",)), ("format_date", ("CCYYMMDD",)), ("add_days", (1,)),
-    ("decimal", ()), ("integer", ()), ("round", ()), ("abs", ()), ("string", ()), ("upper", ()),
+    ("decimal", ()), ("integer", ()), ("round", ()), ("floor", ()), ("ceil", ()), ("abs", ()), ("string", ()),
+    ("upper", ()),
     ("lower", ()), ("trim", ()), ("substring", (1,)), ("pad_left", (3,)), ("pad_right", (3,)),
     ("replace", ("a", "b")), ("split", (",",)), ("join", (",",)), ("length", ()), ("contains", ("a",)),
     ("starts_with", ("a",)), ("ends_with", ("a",)), ("sum", ()), ("first", ()), ("last", ()),

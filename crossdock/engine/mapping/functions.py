@@ -44,7 +44,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -502,6 +502,31 @@ def _round(value: Any, places: Any = 2) -> Decimal | None:
         return None
     number = _number(value)
     return _quantize(number, _places(places))
+
+
+@_function(
+    "floor", "value", category="numbers", min_args=1, max_args=1, returns="number",
+    summary="The whole number at or below `value` (7.9 -> 7, -7.1 -> -8): an allocation that must never "
+    "promise more than there is.",
+    example="web_quantity = floor(decimal(available) * 0.7)",
+    examples=[((Decimal("7.9"),), Decimal("7")), ((Decimal("-7.1"),), Decimal("-8")), (("4",), Decimal("4"))],
+)
+def _floor(value: Any) -> Decimal | None:
+    if _blank(value):
+        return None
+    return _number(value).to_integral_value(rounding=ROUND_FLOOR)
+
+
+@_function(
+    "ceil", "value", category="numbers", min_args=1, max_args=1, returns="number",
+    summary="The whole number at or above `value` (7.1 -> 8, -7.9 -> -7): cartons or pallets needed.",
+    example="cartons = ceil(decimal(quantity) / decimal(per_carton))",
+    examples=[((Decimal("7.1"),), Decimal("8")), ((Decimal("-7.9"),), Decimal("-7")), (("4",), Decimal("4"))],
+)
+def _ceil(value: Any) -> Decimal | None:
+    if _blank(value):
+        return None
+    return _number(value).to_integral_value(rounding=ROUND_CEILING)
 
 
 def _places(places: Any) -> int:
