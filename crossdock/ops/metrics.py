@@ -28,6 +28,8 @@ Read when scraped (:meth:`EngineMetrics.refresh` first reads what lives in store
     crossdock_dead_letters                             entries in the dead-letter store
     crossdock_oldest_dead_letter_age_seconds           age of the oldest entry (0: none)
     crossdock_x12_acknowledgments_overdue{partner}     sets sent whose 997/999 is past due
+    crossdock_reloads_total, crossdock_reload_failures_total, crossdock_last_reload_success
+                                                       `crossdock run --watch` reloads (engine.reload_status)
 
 Ages come from the engine's clock, so tests on a ManualClock read exact values.
 """
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from crossdock.connectors.base import ConnectorContext
 from crossdock.connectors.queue import DEFAULT_DATABASE_NAME, QueueDatabase
@@ -238,7 +240,17 @@ class EngineMetrics:
             [], 0.0 if oldest is None else max(0.0, readings.now - oldest))
         for partner, count in sorted(readings.overdue.items()):
             gauges["crossdock_x12_acknowledgments_overdue"].add_metric([partner], float(count))
-        return iter(gauges.values())
+        return iter([*gauges.values(), *self._reloads()])
+
+    def _reloads(self) -> Iterator[Metric]:
+        """What `crossdock run --watch` reloads did (engine.reload_status; nothing reloaded yet: 0)."""
+        status = getattr(self.engine, "reload_status", None)
+        families = _reload_families()
+        families[0].add_metric([], float(status.reloads if status else 0))
+        families[1].add_metric([], float(status.failures if status else 0))
+        if status is not None:
+            families[2].add_metric([], 1.0 if status.ok else 0.0)
+        return iter(families)
 
     def _breakers(self) -> Iterator[tuple[str, str, str, str]]:
         """(route, step label, endpoint, state) of every circuit breaker of the running sinks."""
@@ -270,6 +282,16 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def _reload_families() -> list[Metric]:
+    return [CounterMetricFamily("crossdock_reloads", "Route reloads tried (crossdock run --watch).", labels=[]),
+            CounterMetricFamily("crossdock_reload_failures",
+                                "Route reloads refused: the edited routes did not lint or lacked settings.",
+                                labels=[]),
+            GaugeMetricFamily("crossdock_last_reload_success",
+                              "1 when the last reload was swapped in, 0 when it was refused (absent before one).",
+                              labels=[])]
+
+
 def _gauge(name: str) -> GaugeMetricFamily:
     text, labels = GAUGES[name]
     return GaugeMetricFamily(name, text, labels=list(labels))
@@ -295,7 +317,7 @@ class _ScrapeTime:
 
     def describe(self) -> Iterator[Metric]:
         """The gauges' names, without reading anything (the registry checks them for clashes)."""
-        return (_gauge(name) for name in GAUGES)
+        return iter([*(_gauge(name) for name in GAUGES), *_reload_families()])
 
     def collect(self) -> Iterator[Metric]:
         return self._metrics.collect_now()

@@ -15,6 +15,7 @@ from servers.erp_standin import Answer, ErpStandIn
 
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import embedded_stores
+from crossdock.ops.reload import ReloadStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -274,11 +275,17 @@ async def test_bad_scrape_requests_get_a_4xx_never_a_500(tmp_path: Path) -> None
     assert [line for line in only.splitlines() if not line.startswith("#")] == ["crossdock_dead_letters 0.0"]
 
 
-async def test_names_of_every_metric_are_exposed_before_any_message(tmp_path: Path) -> None:
+async def test_gauges_are_there_before_any_message_and_reloads_follow_the_reload_status(tmp_path: Path) -> None:
     routes = write_project(tmp_path, ROUTES)
     async with embedded_stores(tmp_path / "data") as stores:
         engine = engine_for(tmp_path, routes, stores, env={"ERP_URL": "http://127.0.0.1:9"})
         async with admin_of(engine) as (_, url):
-            exposed = names(await scrape(url))
+            before = await scrape(url)
+            engine.reload_status = ReloadStatus(at=0.0, ok=False, reloads=3, failures=1)
+            after = await scrape(url)
     assert {"crossdock_route_up", "crossdock_messages_in_flight", "crossdock_oldest_unacknowledged_age_seconds",
-            "crossdock_dead_letters", "crossdock_oldest_dead_letter_age_seconds"} <= exposed
+            "crossdock_dead_letters", "crossdock_oldest_dead_letter_age_seconds"} <= names(before)
+    assert (value(before, "crossdock_reloads_total"), value(before, "crossdock_reload_failures_total")) == (0, 0)
+    assert "crossdock_last_reload_success" not in names(before)
+    assert (value(after, "crossdock_reloads_total"), value(after, "crossdock_reload_failures_total"),
+            value(after, "crossdock_last_reload_success")) == (3, 1, 0)
