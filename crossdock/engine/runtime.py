@@ -780,16 +780,17 @@ class RouteRunner:
             business_key=entry.business_key,
         )
         tracker = _Tracker()
-        await self.journal(message, "replayed", entry.step, {"dead_letter": entry.id})
-        chain = None if from_start or entry.stage_payload is None else self.plan.locate(entry.step_path)
-        try:
-            if chain is None:
-                await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)
-            else:
-                message = message.with_body(snapshot.load(entry.stage_payload or b"null"))
-                await self._resume(chain, message, tracker, self._finish)
-        finally:
-            self.release_keys(tracker)
+        with self.observer.message(self.plan.name, message):  # in flight, timed and traced like a new one
+            await self.journal(message, "replayed", entry.step, {"dead_letter": entry.id})
+            chain = None if from_start or entry.stage_payload is None else self.plan.locate(entry.step_path)
+            try:
+                if chain is None:
+                    await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)
+                else:
+                    message = message.with_body(snapshot.load(entry.stage_payload or b"null"))
+                    await self._resume(chain, message, tracker, self._finish)
+            finally:
+                self.release_keys(tracker)
         await self.services.stores.journal.flush()
         return tracker.outcome()
 

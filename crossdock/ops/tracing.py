@@ -71,8 +71,8 @@ def inject_context(headers: MutableMapping[str, Any]) -> None:
     """
     if not trace.get_current_span().get_span_context().is_valid:
         return
-    for name in [name for name in headers if name.lower() in _TRACE_HEADERS]:
-        del headers[name]
+    for name in {name for name in headers if name.lower() in _TRACE_HEADERS}:
+        del headers[name]  # a multidict deletes every value of the name at once
     propagate.inject(headers)
 
 

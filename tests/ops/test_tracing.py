@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aio_pika
@@ -238,3 +239,27 @@ async def test_amqp_headers_carry_the_trace_in_and_out(
     assert hexes(root)[::2] == (TRACE_ID, PARENT_ID)  # continued from the inbound message's headers
     assert attempt.kind is SpanKind.PRODUCER
     assert traceparent_parts(str(published.headers["traceparent"])) == (TRACE_ID, hexes(attempt)[1])
+
+
+async def test_a_replayed_dead_letter_is_a_trace_of_its_own_resuming_at_the_failed_step(
+        tmp_path: Path, erp: ErpStandIn, spans: tuple[Tracing, InMemorySpanExporter]) -> None:
+    tracing, exporter = spans
+    erp.answer(Answer(422))
+    routes = write_project(tmp_path, FILE_TO_REST, {"inbox": {"a.json": b"{}"}})
+    async with embedded_stores(tmp_path / "data") as stores:
+        engine = engine_for(tmp_path, routes, stores, env={"ERP_URL": erp.base_url})
+        engine.telemetry.tracing = tracing
+        await run_once(engine)
+        [entry] = await stores.dead_letters.list()
+        exporter.clear()
+        runner = engine.runners["orders"]
+        async with AsyncExitStack() as stack:  # as `crossdock dlq replay` and the console do
+            await runner.open_sinks(stack)
+            await runner.replay(entry)
+
+    finished = {span.name: span for span in exporter.get_finished_spans()}
+    assert set(finished) == {"process orders", 'to rest "erp-api"', 'send rest "erp-api"'}
+    root = finished["process orders"]
+    assert [event.name for event in root.events] == ["replayed"]
+    assert hexes(finished['to rest "erp-api"'])[2] == hexes(root)[1]
+    assert [event.name for event in finished['to rest "erp-api"'].events] == ["delivered"]
