@@ -190,6 +190,7 @@ class AdminApp:
                 for name, runner in self.engine.runners.items()}
 
     async def metrics(self, request: Request) -> Response:
+        """`GET /metrics`: the engine's registry, restricted to `name[]` when given, after reading the stores."""
         names = request.query_params.getlist("name[]")
         wrong = [name for name in names if not _METRIC_NAME.fullmatch(name)]
         if wrong:
@@ -205,9 +206,11 @@ class AdminApp:
         return Response(encoder(registry), headers={"Content-Type": content_type})
 
     async def health(self, request: Request) -> Response:
+        """`GET /health`: 200 while the daemon answers, with each route's state."""
         return JSONResponse({"status": "ok", "routes": self.route_states()})
 
     async def ready(self, request: Request) -> Response:
+        """`GET /ready`: 200 when every route runs and the daemon is not stopping, else 503."""
         states = self.route_states()
         if self._stopping():
             status = "stopping"

@@ -82,7 +82,7 @@ _HELP = {
     "duplicates": "Messages (or X12 interchanges) skipped as duplicates.",
 }
 # Step kinds whose counters exist from the start (at 0), so that rate() and alerts see them at once.
-_FROM_START = {"delivered": ("SinkPlan", "CallPlan", "ReplyPlan", "AcknowledgePlan"),
+_FROM_START = {"delivered": ("SinkPlan", "ReplyPlan", "AcknowledgePlan"),
                "retried": ("SinkPlan", "AcknowledgePlan"),
                "filtered": ("FilterPlan",),
                "duplicates": ("DedupePlan",)}

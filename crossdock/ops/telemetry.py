@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from crossdock.engine.plan import RoutePlan, StepPlan
     from crossdock.ops.tracing import Scope, Tracing
 
-# What the metrics and spans call each kind of step (by plan class); others: the class name, lowercased.
+# What the metrics and spans call each kind of step that runs on its own (split, choice and fan-out
+# only hand messages on to the steps inside them), by plan class; others: the class name, lowercased.
 STEP_KINDS = {
-    "ReadPlan": "read", "SplitPlan": "split", "FilterPlan": "filter", "DedupePlan": "dedupe", "TrackPlan": "track",
-    "MapPlan": "map", "ValidatePlan": "validate", "SinkPlan": "deliver", "CallPlan": "call", "ReplyPlan": "reply",
-    "AcknowledgePlan": "acknowledge", "FanOutPlan": "fan-out", "ChoicePlan": "choice",
+    "ReadPlan": "read", "FilterPlan": "filter", "DedupePlan": "dedupe", "TrackPlan": "track", "MapPlan": "map",
+    "ValidatePlan": "validate", "SinkPlan": "deliver", "CallPlan": "call", "ReplyPlan": "reply",
+    "AcknowledgePlan": "acknowledge",
 }
 
 
