@@ -306,8 +306,26 @@ class FileSource:
                 stat = entry.stat()
             except FileNotFoundError:
                 continue  # removed between listing and stat
+            if stat.st_nlink > 1 and self._finish_interrupted_move(entry.name, stat):
+                continue
             found[entry.name] = _Look(stat.st_size, stat.st_mtime_ns)
         return found
+
+    def _finish_interrupted_move(self, name: str, stat: os.stat_result) -> bool:
+        """Whether `name` is a file whose move to the done or failed folder was cut short (crossdock was
+        killed between the hard link and the unlink): it was processed and acknowledged already, so the
+        move is finished now instead of the file being offered again."""
+        for folder in (self.settings.success_folder, self.settings.failure_folder):
+            if folder is None or not folder.is_dir():
+                continue
+            with os.scandir(folder) as listing:
+                moved = next((e for e in listing if e.is_file() and e.inode() == stat.st_ino), None)
+            if moved is not None and os.stat(moved.path).st_dev == stat.st_dev:
+                os.unlink(self.settings.folder / name)
+                _fsync_folder(self.settings.folder)
+                log.info("file source: finished moving %s to %s after an interrupted run", name, moved.path)
+                return True
+        return False
 
     async def _take(self, name: str, look: _Look) -> Inbound | None:
         path = self.settings.folder / name

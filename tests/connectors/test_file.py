@@ -326,3 +326,16 @@ async def test_sink_classifies_os_errors_and_removes_the_temp_file(
             await out.send(message(b"x", "a.json"))
     assert str(tmp_path / "a.json") in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_move_cut_short_by_a_crash_is_finished_not_processed_again(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    done = inbox / "done"
+    done.mkdir(parents=True)
+    (inbox / "a.json").write_bytes(b"{}")
+    (inbox / "b.json").write_bytes(b"{}")
+    os.link(inbox / "a.json", done / "a.json")  # killed between the link and the unlink of the move
+    async with source(inbox) as src:
+        taken = await take(src)
+    assert [i.meta["file_name"] for i in taken] == ["b.json"]
+    assert not (inbox / "a.json").exists() and (done / "a.json").read_bytes() == b"{}"
