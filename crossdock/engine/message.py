@@ -7,8 +7,9 @@ The runtime wraps each in a :class:`Message` that carries the correlation id fro
 from __future__ import annotations
 
 import hashlib
-import uuid
+import random
 from collections.abc import Awaitable, Callable
+from copy import copy
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -59,8 +60,12 @@ class Inbound:
 
 
 def new_correlation_id() -> str:
-    """A fresh correlation id (UUID4, hex)."""
-    return uuid.uuid4().hex
+    """A fresh correlation id: 128 random bits in hex, like a UUID4's.
+
+    From the random module (seeded from the OS at start) rather than os.urandom per message, which
+    costs a system call: an id must be unique, not unguessable.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def derived_id(*parts: str) -> str:
@@ -116,7 +121,9 @@ class Message:
 
     def with_body(self, body: Any) -> Message:
         """The same message carrying a new body (after decode, map...)."""
-        return replace(self, body=body)
+        copied = copy(self)  # a shallow copy: several times cheaper than dataclasses.replace
+        copied.body = body
+        return copied
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -8,9 +8,9 @@ idempotency ``record`` is on disk when it returns and the runtime may acknowledg
 
 Journal trade-off: events are buffered in memory and written in one transaction when the buffer
 holds ``journal_flush_every`` events, when :meth:`SQLiteJournal.flush` is called, before any journal
-read, and on close. The runtime flushes before acknowledging a source, so a crash can lose only
-events of messages that were not acknowledged yet; those are received again and journaled again.
-One fsync per batch instead of one per event is what makes the journal cheap.
+read, and on close, and the engine flushes it every second; it has its own connection with
+``synchronous=NORMAL``: a crash of the process loses nothing written, a crash of the machine may lose
+the last events, never an order (acknowledging a source never waits for the journal).
 
 Business keys (lineage): ``journal_keys`` holds one row per (key, correlation id, route), written in the
 same transaction as the events it was buffered with, so ``crossdock trace PO-123`` finds every message
@@ -84,7 +84,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def _connect(path: Path, component: str, version: int, schema: Sequence[str]) -> sqlite3.Connection:
+def _connect(path: Path, component: str, version: int, schema: Sequence[str],
+             synchronous: str = "FULL") -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -97,7 +98,7 @@ def _connect(path: Path, component: str, version: int, schema: Sequence[str]) ->
         if mode != "wal":
             log.warning("SQLite database %s cannot use WAL mode (got %r); writers will block readers",
                         path, mode)
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         _ensure_schema(conn, path, component, version, schema)
     except BaseException:
         conn.close()
@@ -134,11 +135,15 @@ class SQLiteDatabase:
 
     @classmethod
     async def open(cls, path: str | Path, *, component: str, version: int,
-                   schema: Sequence[str]) -> SQLiteDatabase:
-        """Open (creating the file, its folder and `component`'s tables when missing) in WAL mode."""
+                   schema: Sequence[str], synchronous: str = "FULL") -> SQLiteDatabase:
+        """Open (creating the file, its folder and `component`'s tables when missing) in WAL mode.
+
+        `synchronous` FULL fsyncs every commit (what acknowledging a source relies on); NORMAL, in WAL
+        mode, survives a crash of the process but not of the machine, for data that is not a promise.
+        """
         path = Path(path)
         try:
-            conn = await anyio.to_thread.run_sync(_connect, path, component, version, schema)
+            conn = await anyio.to_thread.run_sync(_connect, path, component, version, schema, synchronous)
         except sqlite3.Error as exc:
             raise classify_sqlite_error(exc, path) from exc
         return cls(conn, path)
@@ -217,8 +222,8 @@ _STORES_SCHEMA = (
     )""",
     "CREATE INDEX journal_by_at ON journal (at)",
     "CREATE INDEX journal_by_correlation ON journal (correlation_id)",
-    "CREATE INDEX journal_by_business_key ON journal (business_key) WHERE business_key IS NOT NULL",
-    "CREATE INDEX journal_by_route ON journal (route, at)",
+    # no index by business key or route: lineage finds messages through journal_keys and then reads
+    # by correlation id, and every index costs each of the several events a message writes
 )
 
 _KEYS_SCHEMA = (
@@ -498,9 +503,20 @@ async def open_sqlite_stores(path: str | Path, *, journal_flush_every: int = 256
     except BaseException:
         await db.close()
         raise
+    # the journal has a connection of its own without fsync per commit: lineage is not what a source's
+    # acknowledgment waits for, and its writes then never queue behind a dead letter's or a key's
+    journal_db = await SQLiteDatabase.open(path, component=STORES_COMPONENT, version=STORES_SCHEMA_VERSION,
+                                           schema=_STORES_SCHEMA, synchronous="NORMAL")
+
+    async def close() -> None:
+        try:
+            await journal_db.close()
+        finally:
+            await db.close()
+
     return Stores(
         dead_letters=SQLiteDeadLetterStore(db),
         idempotency=SQLiteIdempotencyStore(db),
-        journal=SQLiteJournal(db, flush_every=journal_flush_every),
-        on_close=db.close,
+        journal=SQLiteJournal(journal_db, flush_every=journal_flush_every),
+        on_close=close,
     )
