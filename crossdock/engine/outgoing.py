@@ -61,7 +61,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "message_id": message.message_id,
         "route": message.route,
         "headers": message.headers,
-        **{k: v for k, v in message.meta.items() if isinstance(v, str | int)},
+        **{k: v for k, v in message.meta.items() if isinstance(v, str | int | float)},
     }
 
 
