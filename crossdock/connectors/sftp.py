@@ -75,13 +75,14 @@ import posixpath
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import asyncssh
 
+from crossdock.connectors import file as file_connector
 from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
 from crossdock.dsl.options import OptionSpec, OptionType, Role, Scope
 from crossdock.engine.clock import Clock
@@ -95,6 +96,28 @@ T = TypeVar("T")
 
 _SOURCE = frozenset({Role.SOURCE})
 _SINK = frozenset({Role.SINK})
+
+# Options that mean on a remote folder what they mean on a local one: the file connector's, with the
+# defaults an SFTP server wants (its mtimes have a resolution of a second; polling costs a round trip).
+_REMOTE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "folder": {"example": '"/outbound/850"'},
+    "check every": {"default": 30.0, "example": "1m"},
+    "settle": {"default": 2.0, "example": "5s"},
+    "after success move to": {"example": '"/archive"'},
+    "after failure move to": {"example": '"/rejected"'},
+    "file name": {"example": '"997-{{ message_id }}.x12"'},
+}
+
+
+def _folder_options() -> tuple[OptionSpec, ...]:
+    options = [replace(spec, **_REMOTE_DEFAULTS.get(spec.name, {})) for spec in file_connector.OPTIONS]
+    position = next(i for i, spec in enumerate(options) if spec.name == "after failure move to") + 1
+    options.insert(position, OptionSpec(
+        "parallel downloads", OptionType.INTEGER,
+        "How many files are downloaded at once, ahead of the one being processed.",
+        default=4, example="8", roles=_SOURCE))
+    return tuple(options)
+
 
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("host", OptionType.STRING, "The SSH server's host name or address.",
@@ -118,41 +141,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("connect timeout", OptionType.DURATION,
                "How long to wait for the connection and the login before trying again later.",
                default=15.0, example="30s", scope=Scope.CONNECTION),
-    OptionSpec("folder", OptionType.STRING, "The remote folder to watch (source) or to write files to (sink).",
-               example='"/outbound/850"', required=True),
-    OptionSpec("files", OptionType.STRING, "Which file names to take, as a glob (* and ? wildcards).",
-               default="*", example='"*.x12"', roles=_SOURCE),
-    OptionSpec("check every", OptionType.DURATION, "How often to look in the folder for new files.",
-               default=30.0, example="1m", roles=_SOURCE),
-    OptionSpec("settle", OptionType.DURATION,
-               "How long a file's size and modification time must stay unchanged before it is taken, "
-               "so that files still being uploaded are left alone.",
-               default=2.0, example="5s", roles=_SOURCE),
-    OptionSpec("done file", OptionType.STRING,
-               "Take a file only once a marker file with this suffix exists next to it "
-               "(orders.x12 is taken when orders.x12.done exists); the marker is removed afterwards.",
-               example='".done"', roles=_SOURCE),
-    OptionSpec("after success move to", OptionType.STRING,
-               "Where to move a file once it was delivered (default: a `done` sub-folder); "
-               "a relative folder is taken from the watched folder.",
-               example='"/archive"', roles=_SOURCE),
-    OptionSpec("after success delete", OptionType.BOOLEAN,
-               "Delete a file once it was delivered instead of moving it.",
-               default=False, example="yes", roles=_SOURCE),
-    OptionSpec("after failure move to", OptionType.STRING,
-               "Where to move a file whose message was dead-lettered; "
-               "a relative folder is taken from the watched folder.",
-               default="failed", example='"/rejected"', roles=_SOURCE),
-    OptionSpec("parallel downloads", OptionType.INTEGER,
-               "How many files are downloaded at once, ahead of the one being processed.",
-               default=4, example="8", roles=_SOURCE),
-    OptionSpec("file name", OptionType.TEMPLATE,
-               "The name of each uploaded file, rendered per message; it must not contain a folder.",
-               default="{{ message_id }}{{ extension }}", example='"997-{{ message_id }}.x12"', roles=_SINK),
-    OptionSpec("create folders", OptionType.BOOLEAN,
-               "Create missing remote folders (the watched or target folder and the move targets).",
-               default=True, example="no"),
+    *_folder_options(),
 )
+
 
 SPEC = ConnectorSpec(
     kind="sftp",
