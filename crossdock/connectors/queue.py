@@ -41,7 +41,7 @@ from crossdock.dsl.options import OptionSpec, OptionType, Role
 from crossdock.engine.clock import Clock
 from crossdock.engine.errors import PermanentError
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome
-from crossdock.engine.stores.sqlite import SQLiteDatabase, dumps, loads, transaction
+from crossdock.engine.stores.sqlite import SQLiteFile, dumps, loads, transaction
 
 _SOURCE = frozenset({Role.SOURCE})
 _SINK = frozenset({Role.SINK})
@@ -163,75 +163,52 @@ def _execute(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> Non
         conn.execute(sql, params)
 
 
-class QueueDatabase:
+class QueueDatabase(SQLiteFile):
     """A queue database file: what the connector uses, plus `depth`, `queues` and `peek` for people.
 
     Use as `async with QueueDatabase(path) as db:`, or `await db.open()` ... `await db.close()`.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db: SQLiteDatabase | None = None
-
-    async def open(self) -> None:
-        """Open the file, creating it, its folder and its tables when missing."""
-        self._db = await SQLiteDatabase.open(self.path, component=QUEUE_COMPONENT,
-                                             version=QUEUE_SCHEMA_VERSION, schema=_SCHEMA)
-
-    async def close(self) -> None:
-        """Close the file; a second close does nothing."""
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def _database(self) -> SQLiteDatabase:
-        if self._db is None:
-            raise PermanentError(f"queue database {self.path} is not open", code="SQL002")
-        return self._db
+    component = QUEUE_COMPONENT
+    version = QUEUE_SCHEMA_VERSION
+    schema = _SCHEMA
+    what = "queue database"
 
     async def enqueue(self, queue: str, message_id: str, body: bytes, headers: Mapping[str, str], *,
                       now: float, dedupe_window: float) -> bool:
         """Append a message; False when that id was sent within the window or is still queued."""
         work = partial(_enqueue, queue, message_id, body, dumps(dict(headers)), now, now + dedupe_window)
-        return await self._database.run(work)
+        return await self.database.run(work)
 
     async def lease(self, queue: str, *, now: float, lease_seconds: float, limit: int,
                     renew: Collection[int] = ()) -> list[QueuedMessage]:
         """Take up to `limit` visible messages, oldest first, until `now + lease_seconds`; the messages
         numbered in `renew` (held by the caller) get the same new lease."""
-        return await self._database.run(partial(_lease, queue, now, now + lease_seconds, limit, tuple(renew)))
+        return await self.database.run(partial(_lease, queue, now, now + lease_seconds, limit, tuple(renew)))
 
     async def delete(self, seq: int) -> None:
         """Remove a message for good (it was acknowledged)."""
-        await self._database.run(partial(_execute, "DELETE FROM queue_messages WHERE seq = ?", (seq,)))
+        await self.database.run(partial(_execute, "DELETE FROM queue_messages WHERE seq = ?", (seq,)))
 
     async def release(self, seq: int) -> None:
         """Make a leased message visible again now."""
-        await self._database.run(
+        await self.database.run(
             partial(_execute, "UPDATE queue_messages SET lease_until = NULL WHERE seq = ?", (seq,)))
 
     async def depth(self, queue: str) -> int:
         """How many messages the queue holds, leased ones included."""
-        return await self._database.run(lambda conn: conn.execute(
+        return await self.database.run(lambda conn: conn.execute(
             "SELECT COUNT(*) FROM queue_messages WHERE queue = ?", (queue,)).fetchone()[0])
 
     async def queues(self) -> dict[str, int]:
         """Every non-empty queue and its depth."""
-        rows = await self._database.run(lambda conn: conn.execute(
+        rows = await self.database.run(lambda conn: conn.execute(
             "SELECT queue, COUNT(*) FROM queue_messages GROUP BY queue ORDER BY queue").fetchall())
         return {queue: count for queue, count in rows}
 
     async def peek(self, queue: str, limit: int = 10) -> list[QueuedMessage]:
         """The oldest messages of a queue, without leasing them."""
-        rows = await self._database.run(lambda conn: conn.execute(
+        rows = await self.database.run(lambda conn: conn.execute(
             "SELECT * FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?", (queue, limit)).fetchall())
         return [_queued(row) for row in rows]
 

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import anyio
 
 from crossdock.engine.errors import PermanentError
-from crossdock.engine.stores.sqlite import SQLiteDatabase, dumps, loads, transaction
+from crossdock.engine.stores.sqlite import SQLiteFile, dumps, loads, transaction
 
 INBOX_COMPONENT = "http-inbox"
 INBOX_SCHEMA_VERSION = 1
@@ -182,38 +182,18 @@ def _commit(writes: Sequence[_Write], conn: sqlite3.Connection) -> list[Stored |
     return results
 
 
-class Inbox:
+class Inbox(SQLiteFile):
     """An inbox file; shared by every intake route of an engine that names it (rows carry the endpoint)."""
 
+    component = INBOX_COMPONENT
+    version = INBOX_SCHEMA_VERSION
+    schema = _SCHEMA
+    what = "the http inbox"
+
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db: SQLiteDatabase | None = None
+        super().__init__(path)
         self._queued: list[_Write] = []
         self._commit_lock = anyio.Lock()
-
-    async def open(self) -> None:
-        """Open the file, creating it, its folder and its tables when missing."""
-        self._db = await SQLiteDatabase.open(self.path, component=INBOX_COMPONENT, version=INBOX_SCHEMA_VERSION,
-                                             schema=_SCHEMA)
-
-    async def close(self) -> None:
-        """Close the file; a second close does nothing."""
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def _database(self) -> SQLiteDatabase:
-        if self._db is None:
-            raise PermanentError(f"the http inbox {self.path} is not open", code="SQL002")
-        return self._db
 
     async def store(self, request: IntakeRequest) -> Stored | KeyConflict:
         """Store `request` durably (or find the answer its Idempotency-Key already has)."""
@@ -228,7 +208,7 @@ class Inbox:
         await self._write(_Write(seq=seq))
 
     async def _write(self, write: _Write) -> None:
-        database = self._database
+        database = self.database
         self._queued.append(write)
         async with self._commit_lock:
             if not write.done:
@@ -251,7 +231,7 @@ class Inbox:
 
     async def rows(self, endpoint: str, *, after: int, limit: int) -> list[InboxRow]:
         """Up to `limit` rows of `endpoint` numbered above `after`, oldest first."""
-        found = await self._database.run(lambda conn: conn.execute(
+        found = await self.database.run(lambda conn: conn.execute(
             "SELECT * FROM http_inbox WHERE endpoint = ? AND seq > ? ORDER BY seq LIMIT ?",
             (endpoint, after, limit)).fetchall())
         return [_row(row) for row in found]
@@ -259,6 +239,6 @@ class Inbox:
     async def depth(self, endpoint: str | None = None) -> int:
         """How many rows wait (for one endpoint, or in all)."""
         if endpoint is None:
-            return await self._database.run(lambda conn: conn.execute("SELECT COUNT(*) FROM http_inbox").fetchone()[0])
-        return await self._database.run(lambda conn: conn.execute(
+            return await self.database.run(lambda conn: conn.execute("SELECT COUNT(*) FROM http_inbox").fetchone()[0])
+        return await self.database.run(lambda conn: conn.execute(
             "SELECT COUNT(*) FROM http_inbox WHERE endpoint = ?", (endpoint,)).fetchone()[0])

@@ -19,9 +19,8 @@ import sqlite3
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Self
 
-from crossdock.engine.stores.sqlite import SQLiteDatabase, transaction
+from crossdock.engine.stores.sqlite import SQLiteFile, transaction
 
 READLOG_COMPONENT = "readlog"
 READLOG_SCHEMA_VERSION = 1
@@ -78,51 +77,31 @@ def _records(place: str, conn: sqlite3.Connection) -> dict[str, ReadRecord]:
                                     row["recorded_at"]) for row in rows}
 
 
-class ReadLog:
+class ReadLog(SQLiteFile):
     """The records of one place (a connection's folder) in a read-log file.
 
     Use as `async with ReadLog(path, place) as log:`, or `open()` ... `close()`; sqlite3 errors come
     out classified (SQL001/SQL002).
     """
 
+    component = READLOG_COMPONENT
+    version = READLOG_SCHEMA_VERSION
+    schema = _SCHEMA
+    what = "the read log"
+
     def __init__(self, path: Path, place: str) -> None:
-        self.path = path
+        super().__init__(path)
         self.place = place
-        self._db: SQLiteDatabase | None = None
-
-    async def open(self) -> None:
-        """Open the file, creating it, its folder and its table when missing."""
-        self._db = await SQLiteDatabase.open(self.path, component=READLOG_COMPONENT, version=READLOG_SCHEMA_VERSION,
-                                             schema=_SCHEMA)
-
-    async def close(self) -> None:
-        """Close the file; a second close does nothing."""
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def _database(self) -> SQLiteDatabase:
-        if self._db is None:
-            raise RuntimeError("the read log is not open (use `async with`)")
-        return self._db
 
     async def record(self, entry: ReadRecord) -> None:
         """Remember that a file was processed; on disk when this returns."""
-        await self._database.run(partial(_record, self.place, entry))
+        await self.database.run(partial(_record, self.place, entry))
 
     async def forget(self, *names: str) -> None:
         """Drop the records of files that are gone from the folder (moved or deleted)."""
         if names:
-            await self._database.run(partial(_forget, self.place, names))
+            await self.database.run(partial(_forget, self.place, names))
 
     async def records(self) -> dict[str, ReadRecord]:
         """Every record of this place, by file name."""
-        return await self._database.run(partial(_records, self.place))
+        return await self.database.run(partial(_records, self.place))

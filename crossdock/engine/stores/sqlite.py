@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -164,6 +164,47 @@ class SQLiteDatabase:
             if self._conn is not None:
                 await anyio.to_thread.run_sync(self._conn.close)
                 self._conn = None
+
+
+class SQLiteFile:
+    """A SQLite file holding one component's tables, opened with `async with` (or `open()`/`close()`).
+
+    Subclasses name the component, its schema version and its tables, and reach the connection through
+    :attr:`database` (which says clearly when the file is not open).
+    """
+
+    component: ClassVar[str]
+    version: ClassVar[int]
+    schema: ClassVar[Sequence[str]]
+    what: ClassVar[str] = "SQLite file"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: SQLiteDatabase | None = None
+
+    async def open(self) -> None:
+        """Open the file, creating it, its folder and its tables when missing."""
+        self._db = await SQLiteDatabase.open(self.path, component=self.component, version=self.version,
+                                             schema=self.schema)
+
+    async def close(self) -> None:
+        """Close the file; a second close does nothing."""
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def database(self) -> SQLiteDatabase:
+        if self._db is None:
+            raise PermanentError(f"{self.what} {self.path} is not open", code="SQL002")
+        return self._db
 
 
 def dumps(value: Any) -> str:
