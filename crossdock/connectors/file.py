@@ -45,7 +45,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -193,6 +193,20 @@ def move_without_overwrite(source: Path, folder: Path) -> Path:
     raise AssertionError("unreachable: _free_names never ends")
 
 
+def file_is_wanted(name: str, names: Collection[str], pattern: str, done_suffix: str | None,
+                   ignored_suffixes: tuple[str, ...]) -> bool:
+    """Whether a file called `name`, among `names` in its folder, may be taken: not hidden or a
+    temporary upload, matching the glob (case-sensitive), and with its done-file when one is asked for.
+    The sftp connector applies the same rule to remote folders."""
+    if name.startswith(".") or name.lower().endswith(ignored_suffixes):
+        return False
+    if not fnmatch.fnmatchcase(name, pattern):
+        return False
+    if done_suffix is None:
+        return True
+    return not name.endswith(done_suffix) and name + done_suffix in names
+
+
 @dataclass(frozen=True, slots=True)
 class _Look:
     """What one look at a file saw; a file is settled when two looks agree."""
@@ -235,14 +249,7 @@ class SourceSettings:
 
     def wanted(self, name: str, names: set[str]) -> bool:
         """Whether a regular file called `name`, among `names` in the folder, may be taken."""
-        lowered = name.lower()
-        if name.startswith(".") or lowered.endswith(_IGNORED_SUFFIXES):
-            return False
-        if not fnmatch.fnmatch(name, self.pattern):
-            return False
-        if self.done_suffix is None:
-            return True
-        return not name.endswith(self.done_suffix) and name + self.done_suffix in names
+        return file_is_wanted(name, names, self.pattern, self.done_suffix, _IGNORED_SUFFIXES)
 
 
 class FileSource:

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import hashlib
 import itertools
 import logging
@@ -481,13 +480,7 @@ class SourceSettings:
 
     def wanted(self, name: str, names: frozenset[str]) -> bool:
         """Whether a regular file called `name`, among `names` in the folder, may be taken."""
-        if name.startswith(".") or name.lower().endswith(_IGNORED_SUFFIXES):
-            return False
-        if not fnmatch.fnmatchcase(name, self.pattern):
-            return False
-        if self.done_suffix is None:
-            return True
-        return not name.endswith(self.done_suffix) and name + self.done_suffix in names
+        return file_connector.file_is_wanted(name, names, self.pattern, self.done_suffix, _IGNORED_SUFFIXES)
 
 
 class SftpSource:
