@@ -8,7 +8,6 @@ import json
 import logging
 import random
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ import anyio
 import gate_connector
 import pytest
 from gate_connector import RECEIVED, WAITING, gate
+from servers.ports import free_port
 
 from crossdock.connectors import base as connectors
 from crossdock.connectors.http.auth import sign
@@ -114,10 +114,6 @@ def gates(monkeypatch: pytest.MonkeyPatch):
     gate_connector.reset()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -4,7 +4,6 @@ while the ERP is down (request-reply intake, a `call` step, a map and `reply`)."
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -13,6 +12,7 @@ import aiohttp
 import anyio
 import pytest
 from servers.erp_standin import Answer, ErpStandIn
+from servers.ports import free_port
 
 from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
@@ -32,10 +32,6 @@ def erp() -> Iterator[ErpStandIn]:
     server.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_prices_are_answered_and_the_last_answer_stands_in_while_the_erp_is_down(

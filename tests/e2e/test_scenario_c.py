@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -27,6 +26,7 @@ import aiohttp
 import anyio
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from servers.ports import free_port
 from servers.rabbitmq import RabbitMQNode
 
 from crossdock.cli import main as cli_main
@@ -49,10 +49,6 @@ QUEUE = "erp.orders.in"
 KEYS = "webstore-key-1\nmarketplace-key-2\n"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ import aiohttp
 import anyio
 import pytest
 from servers.erp_standin import Answer, ErpStandIn
+from servers.ports import free_port
 
 from crossdock.cli import main as cli_main
 from crossdock.dsl.lint import lint
@@ -62,10 +62,6 @@ def channels(servers: tuple[ErpStandIn, ErpStandIn]) -> tuple[ErpStandIn, ErpSta
     return servers
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> None:

@@ -4,7 +4,6 @@ engine run on them, the admin app served on a free loopback port, and scrapes of
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,10 +22,6 @@ from crossdock.ops.admin import AdminApp, AdminCredentials, serving
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_project(tmp_path: Path, text: str, files: Mapping[str, Mapping[str, bytes]] | None = None) -> Path:

@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from ops_world import admin_of, engine_for, free_port, scrape, value, write_project
+from ops_world import admin_of, engine_for, scrape, value, write_project
+from servers.ports import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse

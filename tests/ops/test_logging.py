@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_world import engine_for, free_port, run_once, write_project
+from ops_world import engine_for, run_once, write_project
 from servers.erp_standin import Answer, ErpStandIn
+from servers.ports import free_port
 
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import embedded_stores

@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 import anyio
 import pytest
-from ops_world import admin_of, engine_for, free_port, names, run_once, scrape, value, write_project
+from ops_world import admin_of, engine_for, names, run_once, scrape, value, write_project
 from prometheus_client import REGISTRY
 from servers.erp_standin import Answer, ErpStandIn
+from servers.ports import free_port
 
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import embedded_stores

@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from ops_world import engine_for, free_port, run_once, write_project
+from ops_world import engine_for, run_once, write_project
 from servers.erp_standin import Answer, ErpStandIn
+from servers.ports import free_port
 
 from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import embedded_stores

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import string
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from servers.ports import free_port
 
 STARTUP_SECONDS = 120.0
 STOP_SECONDS = 60.0
@@ -56,11 +57,6 @@ def scripts_folder() -> Path:
     return Path(found).parent
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on at 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
