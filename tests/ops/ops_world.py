@@ -22,8 +22,6 @@ from crossdock.ops.admin import AdminApp, AdminCredentials, serving
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-
-
 def write_project(tmp_path: Path, text: str, files: Mapping[str, Mapping[str, bytes]] | None = None) -> Path:
     """`text` as routes/test.route, and `files` ({folder: {name: bytes}}) under data/."""
     routes = tmp_path / "routes"
