@@ -96,6 +96,7 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 from aiormq import exceptions as amqp
+from aiormq import spec
 from yarl import URL
 
 from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
@@ -624,14 +625,18 @@ class AmqpSink:
             headers.update((name, _text(value)) for name, value in message.meta.get("headers", ())
                            if not is_missing(value))
         inject_context(headers)
-        published = aio_pika.Message(
-            bytes(message.body), delivery_mode=DeliveryMode.PERSISTENT, message_id=message.message_id,
+        properties = spec.Basic.Properties(
+            delivery_mode=DeliveryMode.PERSISTENT.value, message_id=message.message_id,
             correlation_id=message.correlation_id, headers=headers or None,
             content_type=message.meta.get("content_type"),
         )
         try:
-            await self._exchange.publish(published, self.routing_key, mandatory=self._mandatory,
-                                         timeout=self._confirm_timeout)
+            # aiormq's channel under aio-pika's (its public get_underlay_channel, the new one after a
+            # reconnection): an aio_pika.Message with Exchange.publish cost ~18 µs a message more
+            channel = await self._exchange.channel.get_underlay_channel()
+            await channel.basic_publish(bytes(message.body), exchange=self._exchange.name,
+                                        routing_key=self.routing_key, properties=properties,
+                                        mandatory=self._mandatory, timeout=self._confirm_timeout)
         except _AMQP_ERRORS as error:
             raise classify(error, f"publish to {self.topology.describe()} with routing key "
                                   f"'{self.routing_key}'") from error

@@ -24,7 +24,7 @@ from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
 from crossdock.engine.stores.base import Stores
 from crossdock.engine.stores.edi import open_edi_stores
-from crossdock.engine.stores.sqlite import open_sqlite_stores
+from crossdock.engine.stores.embedded import open_sqlite_stores
 from crossdock.ops.telemetry import Telemetry
 
 if TYPE_CHECKING:

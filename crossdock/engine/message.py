@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
-from copy import copy
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -121,9 +120,9 @@ class Message:
 
     def with_body(self, body: Any) -> Message:
         """The same message carrying a new body (after decode, map...)."""
-        copied = copy(self)  # a shallow copy: several times cheaper than dataclasses.replace
-        copied.body = body
-        return copied
+        # spelled out: several times cheaper than copy.copy or dataclasses.replace, once per step
+        return Message(body, self.route, self.message_id, self.correlation_id, self.original, self.headers,
+                       self.meta, self.idempotency_key, self.business_key, self.attempt, self.reply)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -60,6 +60,7 @@ _REGISTRY: dict[str, str] = {
     "x12": "crossdock.formats.x12.codec",
     "xml": "crossdock.formats.xml",
 }
+_LOADED: dict[str, ModuleType] = {}
 
 
 class UnknownFormat(LookupError):
@@ -78,11 +79,13 @@ def format_names() -> list[str]:
 
 def load_format(name: str) -> Format:
     """The module implementing `name`; raises :class:`UnknownFormat`."""
-    try:
-        module_name = _REGISTRY[name]
-    except KeyError:
-        raise UnknownFormat(name) from None
-    module: ModuleType = importlib.import_module(module_name)
+    module = _LOADED.get(name)
+    if module is None:  # import_module costs microseconds even when imported; steps ask per message
+        try:
+            module_name = _REGISTRY[name]
+        except KeyError:
+            raise UnknownFormat(name) from None
+        module = _LOADED[name] = importlib.import_module(module_name)
     return module  # type: ignore[return-value]
 
 

@@ -49,6 +49,11 @@ def rows_on_disk(path: Path, table: str) -> int:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
+def events_on_disk(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT IFNULL(SUM(json_array_length(events)), 0) FROM journal_stories").fetchone()[0]
+
+
 # -- dead letters ----------------------------------------------------------------------------------
 
 
@@ -174,9 +179,9 @@ async def test_journal_buffers_until_flush(tmp_path: Path) -> None:
     path = tmp_path / "crossdock.db"
     async with await open_sqlite_stores(path, journal_flush_every=1000) as stores:
         await stores.journal.record(event("received", T0))
-        assert rows_on_disk(path, "journal") == 0
+        assert events_on_disk(path) == 0
         await stores.journal.flush()
-        assert rows_on_disk(path, "journal") == 1
+        assert events_on_disk(path) == 1
 
 
 async def test_journal_flushes_when_the_buffer_is_full(tmp_path: Path) -> None:
@@ -184,7 +189,7 @@ async def test_journal_flushes_when_the_buffer_is_full(tmp_path: Path) -> None:
     async with await open_sqlite_stores(path, journal_flush_every=3) as stores:
         for n in range(4):
             await stores.journal.record(event("received", T0 + n))
-        assert rows_on_disk(path, "journal") == 3
+        assert events_on_disk(path) == 3
 
 
 async def test_journal_is_flushed_on_close(tmp_path: Path) -> None:
@@ -193,7 +198,7 @@ async def test_journal_is_flushed_on_close(tmp_path: Path) -> None:
     await stores.journal.record(event("received", T0))
     await stores.close()
     await stores.close()
-    assert rows_on_disk(path, "journal") == 1
+    assert events_on_disk(path) == 1
 
 
 async def test_journal_events_by_correlation_and_business_key_oldest_first(stores: Stores) -> None:
@@ -228,6 +233,50 @@ async def test_journal_prune_deletes_older_events(stores: Stores) -> None:
         await stores.journal.record(event("received", T0 + n))
     assert await stores.journal.prune(T0 + 3) == 3
     assert [e.at for e in await stores.journal.events()] == [T0 + 3, T0 + 4]
+
+
+async def test_journal_writes_a_row_per_message_and_keeps_the_recorded_order_of_one_instant(
+        tmp_path: Path) -> None:
+    path = tmp_path / "crossdock.db"
+    async with await open_sqlite_stores(path, journal_flush_every=1000) as stores:
+        for name, correlation_id in [("received", "a"), ("received", "b"), ("delivered", "a"), ("acked", "b"),
+                                     ("acked", "a")]:
+            await stores.journal.record(event(name, T0, correlation_id=correlation_id))
+        await stores.journal.flush()
+        assert rows_on_disk(path, "journal_stories") == 2
+        await stores.journal.record(event("replayed", T0, correlation_id="a"))  # a later flush, same instant
+        trail = [(e.correlation_id, e.event) for e in await stores.journal.events()]
+    assert trail == [("a", "received"), ("b", "received"), ("a", "delivered"), ("b", "acked"), ("a", "acked"),
+                     ("a", "replayed")]
+    assert rows_on_disk(path, "journal_stories") == 3
+
+
+async def test_journal_prune_keeps_the_newer_events_of_a_message_that_spans_the_cut(stores: Stores) -> None:
+    for n in range(3):
+        await stores.journal.record(event("retried", T0 + n))
+    await stores.journal.record(event("received", T0, correlation_id="c2"))
+    assert await stores.journal.prune(T0 + 2) == 3
+    assert [(e.correlation_id, e.at) for e in await stores.journal.events()] == [("c1", T0 + 2)]
+
+
+async def test_a_store_with_the_older_journal_layout_has_its_events_moved_once(tmp_path: Path) -> None:
+    path = tmp_path / "crossdock.db"
+    async with await open_sqlite_stores(path):
+        pass
+    with sqlite3.connect(path) as conn:  # as a version before journal_stories left it
+        conn.execute("DROP TABLE journal_stories")
+        conn.execute("DELETE FROM schema_version WHERE component = 'journal_stories'")
+        conn.executemany(
+            "INSERT INTO journal (at, route, correlation_id, message_id, event, step, business_key, detail) "
+            "VALUES (?, 'orders', 'c1', 'm', ?, ?, ?, ?)",
+            [(T0, "received", None, None, "{}"), (T0, "delivered", "to rest", "PO-1", '{"status": 201}')])
+    for _ in range(2):
+        async with await open_sqlite_stores(path) as stores:
+            trail = await stores.journal.events(correlation_id="c1")
+            assert [(e.event, e.step, e.business_key, e.detail) for e in trail] == [
+                ("received", None, None, {}), ("delivered", "to rest", "PO-1", {"status": 201})]
+            assert await stores.journal.find_key("PO-1") == ["c1"]
+    assert rows_on_disk(path, "journal") == 0
 
 
 # -- the database file -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from crossdock.engine.clock import ManualClock
 from crossdock.engine.engine import STORE_FILE, Engine, embedded_stores
 from crossdock.engine.services import Services
 from crossdock.engine.stores.base import JournalEvent
-from crossdock.engine.stores.sqlite import open_sqlite_stores
+from crossdock.engine.stores.embedded import open_sqlite_stores
 from crossdock.ops.lineage import FOUND_BY_CORRELATION, FOUND_BY_DEAD_LETTER, FOUND_BY_KEY, trace
 
 pytestmark = pytest.mark.anyio

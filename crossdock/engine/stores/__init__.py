@@ -8,7 +8,7 @@ from crossdock.engine.stores.base import (
     JournalEvent,
     Stores,
 )
-from crossdock.engine.stores.sqlite import open_sqlite_stores
+from crossdock.engine.stores.embedded import open_sqlite_stores
 
 __all__ = [
     "DeadLetter",

@@ -1,22 +1,11 @@
 """The embedded stores: dead letters, idempotency keys and the journal in one SQLite file.
 
-Open with ``stores = await open_sqlite_stores("data/crossdock.db")`` and close with
-``await stores.close()``, or ``async with await open_sqlite_stores(path) as stores: ...``.
-
 Durability: the database runs in WAL mode with ``synchronous=FULL``, so a dead-letter ``put`` or an
 idempotency ``record`` is on disk when it returns and the runtime may acknowledge the source.
 
-Journal trade-off: events are buffered in memory and written in one transaction when the buffer
-holds ``journal_flush_every`` events, when :meth:`SQLiteJournal.flush` is called, before any journal
-read, and on close, and the engine flushes it every second; it has its own connection with
-``synchronous=NORMAL``: a crash of the process loses nothing written, a crash of the machine may lose
-the last events, never an order (acknowledging a source never waits for the journal).
-
-Business keys (lineage): ``journal_keys`` holds one row per (key, correlation id, route), written in the
-same transaction as the events it was buffered with, so ``crossdock trace PO-123`` finds every message
-that carried the key with one index lookup, whatever other keys the message had (an 856 for two POs
-has a row for each). It is a schema component of its own (``journal_keys``), created when a database
-written before it is opened, so existing stores keep working.
+The journal lives in the same file; its tables and buffering are in
+:mod:`crossdock.engine.stores.journal`, and :func:`crossdock.engine.stores.embedded.open_sqlite_stores`
+opens them all.
 
 Blocking sqlite3 calls run in a worker thread (``anyio.to_thread``) behind an ``anyio.Lock``, so one
 connection serves every task of the process and the event loop never waits on the disk.
@@ -41,7 +30,7 @@ import anyio.to_thread
 import orjson
 
 from crossdock.engine.errors import CrossdockError, PermanentError, TransientError, TransientKind
-from crossdock.engine.stores.base import DeadLetter, JournalEvent, Stores
+from crossdock.engine.stores.base import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +39,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 5.0
 STORES_COMPONENT = "stores"
 STORES_SCHEMA_VERSION = 1
-KEYS_COMPONENT = "journal_keys"
-KEYS_SCHEMA_VERSION = 1
 
 _TRANSIENT_SQLITE_CODES = frozenset({
     sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_IOERR,
@@ -99,15 +86,16 @@ def _connect(path: Path, component: str, version: int, schema: Sequence[str],
             log.warning("SQLite database %s cannot use WAL mode (got %r); writers will block readers",
                         path, mode)
         conn.execute(f"PRAGMA synchronous={synchronous}")
-        _ensure_schema(conn, path, component, version, schema)
+        ensure_schema(conn, path, component, version, schema)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _ensure_schema(conn: sqlite3.Connection, path: Path, component: str, version: int,
-                   schema: Sequence[str]) -> None:
+def ensure_schema(conn: sqlite3.Connection, path: Path, component: str, version: int,
+                  schema: Sequence[str]) -> None:
+    """Run `schema` (creating `component`'s tables) unless the file has them; SQL003 for another version."""
     with transaction(conn):
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
                      "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
@@ -218,7 +206,7 @@ def loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-_STORES_SCHEMA = (
+STORES_SCHEMA = (
     """CREATE TABLE dead_letters (
         id TEXT PRIMARY KEY,
         route TEXT NOT NULL,
@@ -263,20 +251,8 @@ _STORES_SCHEMA = (
     )""",
     "CREATE INDEX journal_by_at ON journal (at)",
     "CREATE INDEX journal_by_correlation ON journal (correlation_id)",
-    # no index by business key or route: lineage finds messages through journal_keys and then reads
-    # by correlation id, and every index costs each of the several events a message writes
-)
-
-_KEYS_SCHEMA = (
-    """CREATE TABLE journal_keys (
-        key TEXT NOT NULL,
-        correlation_id TEXT NOT NULL,
-        route TEXT NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (key, correlation_id, route)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX journal_keys_by_correlation ON journal_keys (correlation_id)",
-    "CREATE INDEX journal_keys_by_at ON journal_keys (at)",
+    # `journal` is the layout of earlier versions (a row per event), kept so that version 1 of this
+    # schema stays what it was; crossdock.engine.stores.journal moves its rows to journal_stories
 )
 
 
@@ -410,154 +386,3 @@ class SQLiteIdempotencyStore:
     async def expire(self, now: float) -> int:
         return await self._db.run(lambda conn: _changes(conn, "DELETE FROM idempotency WHERE expires_at <= ?",
                                                         (now,)))
-
-
-_INSERT_EVENT = ("INSERT INTO journal (at, route, correlation_id, message_id, event, step, business_key, "
-                 "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-_INSERT_KEY = "INSERT OR IGNORE INTO journal_keys (key, correlation_id, route, at) VALUES (?, ?, ?, ?)"
-
-KeyRow = tuple[str, str, str, float]
-"""(key, correlation_id, route, at) of one business key, as buffered before a flush."""
-
-
-def _insert_events(events: Sequence[JournalEvent], keys: Sequence[KeyRow], conn: sqlite3.Connection) -> None:
-    rows = [(e.at, e.route, e.correlation_id, e.message_id, e.event, e.step, e.business_key, dumps(e.detail))
-            for e in events]
-    with transaction(conn):
-        conn.executemany(_INSERT_EVENT, rows)
-        conn.executemany(_INSERT_KEY, keys)
-
-
-def _prune(before: float, conn: sqlite3.Connection) -> int:
-    with transaction(conn):
-        events = conn.execute("DELETE FROM journal WHERE at < ?", (before,)).rowcount
-        # A key recorded long ago stays while its message has any event left, so a story that is still
-        # going on (a retried delivery, a later acknowledgment) is found by its key until all of it ages out.
-        conn.execute("DELETE FROM journal_keys WHERE at < ? AND NOT EXISTS "
-                     "(SELECT 1 FROM journal WHERE journal.correlation_id = journal_keys.correlation_id)", (before,))
-    return events
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
-def _journal_event(row: sqlite3.Row) -> JournalEvent:
-    return JournalEvent(at=row["at"], route=row["route"], correlation_id=row["correlation_id"],
-                        message_id=row["message_id"], event=row["event"], step=row["step"],
-                        business_key=row["business_key"], detail=loads(row["detail"]))
-
-
-class SQLiteJournal:
-    """:class:`~crossdock.engine.stores.base.Journal` on the `journal` table, buffered (see the module)."""
-
-    def __init__(self, db: SQLiteDatabase, *, flush_every: int = 256) -> None:
-        self._db = db
-        self._flush_every = flush_every
-        self._buffer: list[JournalEvent] = []
-        self._keys: list[KeyRow] = []
-
-    async def record(self, event: JournalEvent) -> None:
-        self._buffer.append(event)
-        if len(self._buffer) >= self._flush_every:
-            await self.flush()
-
-    async def record_keys(self, *, at: float, route: str, correlation_id: str, keys: Sequence[str]) -> None:
-        self._keys.extend((key, correlation_id, route, at) for key in keys)
-        if len(self._keys) >= self._flush_every:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if not self._buffer and not self._keys:
-            return
-        batch, self._buffer = self._buffer, []
-        keys, self._keys = self._keys, []
-        try:
-            await self._db.run(partial(_insert_events, batch, keys))
-        except BaseException:
-            # Put the batch back in front of anything recorded meanwhile, so a later flush keeps the order.
-            self._buffer[:0] = batch
-            self._keys[:0] = keys
-            raise
-
-    async def events(
-        self,
-        *,
-        correlation_id: str | None = None,
-        correlation_ids: Sequence[str] | None = None,
-        business_key: str | None = None,
-        route: str | None = None,
-        limit: int = 1000,
-    ) -> list[JournalEvent]:
-        await self.flush()
-        where, params = _where([("correlation_id = ?", correlation_id), ("business_key = ?", business_key),
-                                ("route = ?", route)])
-        if correlation_ids is not None:
-            ids = list(dict.fromkeys(correlation_ids))[:_IDS_PER_STATEMENT]
-            where += (" AND " if where else " WHERE ") + f"correlation_id IN ({_marks(ids)})"
-            params += ids
-        sql = f"SELECT * FROM journal{where} ORDER BY at, seq LIMIT ?"
-        rows = await self._db.run(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
-        return [_journal_event(row) for row in rows]
-
-    async def find_key(self, key: str, *, limit: int = 1000) -> list[str]:
-        await self.flush()
-        # The `business_key` column also answers for events journaled before `journal_keys` existed.
-        sql = ("SELECT correlation_id, MIN(at) AS first FROM ("
-               "SELECT correlation_id, at FROM journal_keys WHERE key = ? "
-               "UNION ALL SELECT correlation_id, at FROM journal WHERE business_key = ?) "
-               "GROUP BY correlation_id ORDER BY first, correlation_id LIMIT ?")
-        rows = await self._db.run(lambda conn: conn.execute(sql, (key, key, limit)).fetchall())
-        return [row[0] for row in rows]
-
-    async def keys_of(self, correlation_ids: Sequence[str]) -> list[tuple[str, str, str]]:
-        await self.flush()
-        ids = list(dict.fromkeys(correlation_ids))[:_IDS_PER_STATEMENT]
-        sql = (f"SELECT correlation_id, route, key FROM journal_keys WHERE correlation_id IN ({_marks(ids)}) "
-               "ORDER BY at, key")
-        rows = await self._db.run(lambda conn: conn.execute(sql, ids).fetchall())
-        return [(row[0], row[1], row[2]) for row in rows]
-
-    async def counts(self, *, since: float | None = None) -> dict[str, dict[str, int]]:
-        await self.flush()
-        where, params = _where([("at >= ?", since)])
-        sql = f"SELECT route, event, COUNT(*) FROM journal{where} GROUP BY route, event"
-        rows = await self._db.run(lambda conn: conn.execute(sql, params).fetchall())
-        out: dict[str, dict[str, int]] = {}
-        for route, event, count in rows:
-            out.setdefault(route, {})[event] = count
-        return out
-
-    async def prune(self, before: float) -> int:
-        await self.flush()
-        return await self._db.run(partial(_prune, before))
-
-
-async def open_sqlite_stores(path: str | Path, *, journal_flush_every: int = 256) -> Stores:
-    """Open (creating when missing) the stores database at `path`; close it with `await stores.close()`."""
-    db = await SQLiteDatabase.open(path, component=STORES_COMPONENT, version=STORES_SCHEMA_VERSION,
-                                   schema=_STORES_SCHEMA)
-    try:
-        await db.run(lambda conn: _ensure_schema(conn, db.path, KEYS_COMPONENT, KEYS_SCHEMA_VERSION, _KEYS_SCHEMA))
-    except BaseException:
-        await db.close()
-        raise
-    # the journal has a connection of its own without fsync per commit: lineage is not what a source's
-    # acknowledgment waits for, and its writes then never queue behind a dead letter's or a key's
-    journal_db = await SQLiteDatabase.open(path, component=STORES_COMPONENT, version=STORES_SCHEMA_VERSION,
-                                           schema=_STORES_SCHEMA, synchronous="NORMAL")
-
-    async def close() -> None:
-        try:
-            await journal_db.close()
-        finally:
-            await db.close()
-
-    return Stores(
-        dead_letters=SQLiteDeadLetterStore(db),
-        idempotency=SQLiteIdempotencyStore(db),
-        journal=SQLiteJournal(journal_db, flush_every=journal_flush_every),
-        on_close=close,
-    )
