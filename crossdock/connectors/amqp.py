@@ -633,6 +633,8 @@ class AmqpSink:
         try:
             # aiormq's channel under aio-pika's (its public get_underlay_channel, the new one after a
             # reconnection): an aio_pika.Message with Exchange.publish cost ~18 µs a message more
+            if self._exchange.channel.is_closed:  # as Exchange.publish checks: the connection is down
+                raise amqp.ChannelInvalidStateError(f"{self._exchange.channel!r} closed")
             channel = await self._exchange.channel.get_underlay_channel()
             await channel.basic_publish(bytes(message.body), exchange=self._exchange.name,
                                         routing_key=self.routing_key, properties=properties,

@@ -134,6 +134,8 @@ class RouteRunner:
         self.dead_letter_sinks: dict[str, Sink] = {}
         self.in_flight_keys: dict[tuple[str, str], anyio.Event] = {}
         self.failure: CrossdockError | None = None
+        self.waiting: CrossdockError | None = None
+        """Why the route's connectors could not open yet, while it tries again (None once they did)."""
         # recent good answers of `call` steps, for the fallback when the system called is down
         self.answers: OrderedDict[tuple[str, str, bytes], tuple[float, Any]] = OrderedDict()
 
@@ -169,29 +171,55 @@ class RouteRunner:
     async def run(self, *, once: bool, stop: anyio.Event, drain_timeout: float = 30.0) -> None:
         """Receive and process until the source is drained (`once`) or `stop` is set.
 
-        A route whose connectors cannot open, or whose source fails permanently, stops with
-        `self.failure` set and the error logged; the other routes of the engine keep running.
+        A connector that cannot open for a passing reason (a broker or server not up yet, after a
+        reboot) is tried again with backoff until `stop`; with `once`, or for a permanent reason (a
+        wrong password, a missing option), the route stops with `self.failure` set and the error
+        logged. A source that fails permanently later stops the route the same way. The other routes
+        of the engine keep running.
         """
-        async with AsyncExitStack() as stack:
-            try:
-                await self.open_sinks(stack)
-                source = await stack.enter_async_context(self.open_source())
-            except CrossdockError as error:
-                self.fail(error, "could not start")
+        failures = 0
+        while True:
+            async with AsyncExitStack() as stack:
+                try:
+                    await self.open_sinks(stack)
+                    source = await stack.enter_async_context(self.open_source())
+                except TransientError as error:
+                    if once:
+                        self.fail(error, "could not start")
+                        return
+                    failures += 1
+                    self.stats.source_errors += 1
+                    self.waiting = error
+                    wait = min(SOURCE_BACKOFF_MAX, 2.0 ** (failures - 1))
+                    log.warning("route %r could not start: %s %s; trying again in %.0fs", self.plan.name,
+                                error.code, error, wait)
+                except CrossdockError as error:
+                    self.fail(error, "could not start")
+                    return
+                else:
+                    self.waiting = None
+                    await self._serve(source, once=once, stop=stop, drain_timeout=drain_timeout, stack=stack)
+                    return
+            if not await _slept_unless_stopped(self.services.clock, wait, stop):
+                self.waiting = None
                 return
-            self.observer.route_started(self.plan)
-            stack.callback(self.observer.route_stopped, self.plan.name)
-            send, receive = anyio.create_memory_object_stream[Inbound](self.plan.concurrency)
-            async with anyio.create_task_group() as guard:
-                guard.start_soon(_cancel_after_stop, stop, drain_timeout, guard.cancel_scope)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.plan.concurrency):
-                        workers.start_soon(self._worker, receive.clone())
-                    receive.close()
-                    async with send, anyio.create_task_group() as feeding:
-                        feeding.start_soon(self._feed, source, send, once, feeding)
-                        feeding.start_soon(_cancel_when, stop, feeding)
-                guard.cancel_scope.cancel()
+
+    async def _serve(self, source: Source, *, once: bool, stop: anyio.Event, drain_timeout: float,
+                     stack: AsyncExitStack) -> None:
+        """Feed the workers from the open source until it is drained or `stop` is set."""
+        self.observer.route_started(self.plan)
+        stack.callback(self.observer.route_stopped, self.plan.name)
+        send, receive = anyio.create_memory_object_stream[Inbound](self.plan.concurrency)
+        async with anyio.create_task_group() as guard:
+            guard.start_soon(_cancel_after_stop, stop, drain_timeout, guard.cancel_scope)
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.plan.concurrency):
+                    workers.start_soon(self._worker, receive.clone())
+                receive.close()
+                async with send, anyio.create_task_group() as feeding:
+                    feeding.start_soon(self._feed, source, send, once, feeding)
+                    feeding.start_soon(_cancel_when, stop, feeding)
+            guard.cancel_scope.cancel()
 
     def fail(self, error: CrossdockError, what: str) -> None:
         """Record that the route stopped, and why."""
@@ -870,6 +898,15 @@ async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
         await action()
     except Exception as error:
         log.error("could not release a message: %s", _classified(error))
+
+
+async def _slept_unless_stopped(clock: Any, seconds: float, stop: anyio.Event) -> bool:
+    """Sleep `seconds` on `clock`; False (at once) when `stop` is set first."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cancel_when, stop, group)
+        await clock.sleep(seconds)
+        group.cancel_scope.cancel()
+    return not stop.is_set()
 
 
 async def _cancel_when(event: anyio.Event, group: TaskGroup) -> None:

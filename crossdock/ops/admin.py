@@ -184,9 +184,11 @@ class AdminApp:
         self.starlette.router.routes.append(Mount(path.rstrip("/"), app=app))
 
     def route_states(self) -> dict[str, str]:
-        """Each route's state: `running`, `failed` or `not running` (starting, or stopped)."""
+        """Each route's state: `running`, `failed`, `waiting` (for a server that is not up yet, trying
+        again) or `not running` (starting, or stopped)."""
         running = self.engine.telemetry.metrics.running
-        return {name: "failed" if runner.failure is not None else "running" if name in running else "not running"
+        return {name: "failed" if runner.failure is not None else "waiting" if runner.waiting is not None
+                else "running" if name in running else "not running"
                 for name, runner in self.engine.runners.items()}
 
     async def metrics(self, request: Request) -> Response:

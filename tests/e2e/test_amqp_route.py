@@ -17,6 +17,9 @@ import aio_pika
 import anyio
 import pytest
 from aio_pika.abc import AbstractChannel
+from servers.forwarder import forwarding
+from servers.ports import free_port
+from yarl import URL
 
 from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
@@ -145,3 +148,53 @@ async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lette
 
     # every input message was acknowledged: with the engine's connections closed, none came back
     assert await ready(broker, names["inbound"]) == 0
+
+
+async def test_a_broker_that_is_down_when_the_engine_starts_is_waited_for_and_the_route_then_runs(
+        tmp_path: Path, rabbitmq: str, broker: AbstractChannel, caplog: pytest.LogCaptureFixture) -> None:
+    tag = uuid.uuid4().hex[:10]
+    names = {"inbound": f"e2e.in.{tag}", "exchange": f"e2e.orders.{tag}", "outbound": f"e2e.dal.{tag}",
+             "dead": f"e2e.dlq.{tag}"}
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "amqp.route").write_text(ROUTES.format(**names))
+    result = lint([routes])
+    assert result.plan is not None and not result.errors
+    await broker.declare_queue(names["inbound"], durable=True)
+    await broker.default_exchange.publish(
+        aio_pika.Message(order(7), message_id="in-7", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+        names["inbound"])
+    later = free_port()  # where the broker will be: nothing listens there yet
+    broker_port = URL(rabbitmq).port
+    assert broker_port is not None
+
+    data = tmp_path / "data"
+    async with embedded_stores(data) as stores:
+        env = {"AMQP_URL": str(URL(rabbitmq).with_port(later))}
+        engine = Engine(result.plan, Services(stores=stores, data_dir=data, env=env))
+        stats = engine.stats.routes["orders"]
+        stop, stopped = anyio.Event(), anyio.Event()
+
+        async def run() -> None:
+            await engine.run(once=False, stop=stop, drain_timeout=DEADLINE)
+            stopped.set()
+
+        with anyio.fail_after(DEADLINE):
+            async with anyio.create_task_group() as group:
+                group.start_soon(run)
+                while stats.source_errors == 0:  # the first try failed: the broker is not there
+                    await anyio.sleep(0.05)
+                assert stats.received == 0
+                async with forwarding(later, broker_port):  # the broker is up now
+                    while stats.acked < 1:
+                        await anyio.sleep(0.05)
+                    stop.set()
+                    await stopped.wait()  # the engine closes its connections while the broker is there
+
+    assert engine.runners["orders"].failure is None
+    assert (stats.delivered, stats.dead_lettered) == (1, 0)
+    [delivered] = await take_all(broker, names["outbound"])
+    assert json.loads(delivered.body)["po_number"] == "PO-7"
+    assert await ready(broker, names["inbound"]) == 0
+    waited = [r.getMessage() for r in caplog.records if "could not start" in r.getMessage()]
+    assert waited and "AMQ001" in waited[0] and "trying again in 1s" in waited[0]

@@ -101,22 +101,29 @@ async def test_ready_follows_the_routes_from_start_to_stop_and_health_stays_up(t
     assert (health[0], health[2]) == (200, {"status": "ok", "routes": {"files": "not running"}})
 
 
-async def test_a_failed_route_keeps_the_daemon_not_ready_but_healthy(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("url", "state"), [
+    ("amqp://127.0.0.1:{port}/", "waiting"),  # no broker there (yet): tried again with backoff
+    ("http://127.0.0.1:{port}/", "failed"),  # a URL that can never work (AMQ009)
+])
+async def test_a_route_that_cannot_start_keeps_the_daemon_not_ready_but_healthy(
+        tmp_path: Path, url: str, state: str) -> None:
     routes = write_project(tmp_path, ROUTES + BROKEN)
     async with embedded_stores(tmp_path / "data") as stores:
         engine = engine_for(tmp_path, routes, stores, clock=SystemClock(),
-                            env={"AMQP_URL": f"amqp://127.0.0.1:{free_port()}/"})
+                            env={"AMQP_URL": url.format(port=free_port())})
         stop = anyio.Event()
-        async with admin_of(engine, stop=stop) as (_, url), anyio.create_task_group() as group:
+        events = engine.runners["events"]
+        async with admin_of(engine, stop=stop) as (_, admin), anyio.create_task_group() as group:
             group.start_soon(lambda: engine.run(once=False, stop=stop, drain_timeout=1))
             with anyio.fail_after(10):
-                while engine.runners["events"].failure is None or "files" not in engine.telemetry.metrics.running:
+                while (events.failure or events.waiting) is None or "files" not in engine.telemetry.metrics.running:
                     await anyio.sleep(0.01)
-            ready, health = await get(url + "/ready"), await get(url + "/health")
+            ready, health = await get(admin + "/ready"), await get(admin + "/health")
             stop.set()
-    states = {"files": "running", "events": "failed"}
+    states = {"files": "running", "events": state}
     assert (ready[0], ready[2]) == (503, {"status": "not ready", "routes": states})
     assert (health[0], health[2]) == (200, {"status": "ok", "routes": states})
+    assert events.waiting is None  # stopped: no longer waiting for anything
 
 
 def mounted_app() -> Starlette:

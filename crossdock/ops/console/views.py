@@ -151,12 +151,13 @@ class Console:
         for name, runner in engine.runners.items():
             stats = runner.stats
             counters = {**stats.as_dict(), "errors": stats.errors, "source_errors": stats.source_errors}
-            failure = runner.failure
+            failure = runner.failure or runner.waiting
             last = await self.context.stores.dead_letters.list(route=name, limit=1)
             views.append(RouteView(
                 name=name,
                 source=runner.plan.source.label,
-                state="failed" if failure is not None else states.get(name, "stopped"),
+                state="failed" if runner.failure is not None else "waiting" if runner.waiting is not None
+                else states.get(name, "stopped"),
                 failure=f"{failure.code} {failure}" if failure is not None else None,
                 counters=counters,
                 deliveries=sorted(stats.deliveries.items()),
