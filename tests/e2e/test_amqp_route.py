@@ -23,6 +23,7 @@ from yarl import URL
 
 from crossdock.dsl.lint import lint
 from crossdock.engine.engine import Engine, embedded_stores
+from crossdock.engine.plan import Plan
 from crossdock.engine.runtime import Services
 
 pytestmark = pytest.mark.anyio
@@ -94,9 +95,8 @@ async def take_all(channel: AbstractChannel, queue: str) -> list[aio_pika.abc.Ab
     return taken
 
 
-@pytest.mark.parametrize("once", [False, True], ids=["daemon", "once"])
-async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lettered(
-        tmp_path: Path, rabbitmq: str, broker: AbstractChannel, once: bool) -> None:
+def project(tmp_path: Path) -> tuple[dict[str, str], Plan]:
+    """The route file with queue and exchange names of its own, linted: the names and the plan."""
     tag = uuid.uuid4().hex[:10]
     names = {"inbound": f"e2e.in.{tag}", "exchange": f"e2e.orders.{tag}", "outbound": f"e2e.dal.{tag}",
              "dead": f"e2e.dlq.{tag}"}
@@ -106,6 +106,13 @@ async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lette
     result = lint([routes])
     assert not result.errors, [str(d) for d in result.errors]
     assert result.plan is not None
+    return names, result.plan
+
+
+@pytest.mark.parametrize("once", [False, True], ids=["daemon", "once"])
+async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lettered(
+        tmp_path: Path, rabbitmq: str, broker: AbstractChannel, once: bool) -> None:
+    names, plan = project(tmp_path)
 
     await broker.declare_queue(names["inbound"], durable=True)
     bodies = [order(n) for n in range(1, ORDERS + 1)]
@@ -117,7 +124,7 @@ async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lette
 
     data = tmp_path / "data"
     async with embedded_stores(data) as stores:
-        engine = Engine(result.plan, Services(stores=stores, data_dir=data, env={"AMQP_URL": rabbitmq}))
+        engine = Engine(plan, Services(stores=stores, data_dir=data, env={"AMQP_URL": rabbitmq}))
         stop = anyio.Event()
         with anyio.fail_after(DEADLINE):
             async with anyio.create_task_group() as group:
@@ -152,14 +159,7 @@ async def test_orders_flow_from_queue_to_queue_and_a_malformed_one_is_dead_lette
 
 async def test_a_broker_that_is_down_when_the_engine_starts_is_waited_for_and_the_route_then_runs(
         tmp_path: Path, rabbitmq: str, broker: AbstractChannel, caplog: pytest.LogCaptureFixture) -> None:
-    tag = uuid.uuid4().hex[:10]
-    names = {"inbound": f"e2e.in.{tag}", "exchange": f"e2e.orders.{tag}", "outbound": f"e2e.dal.{tag}",
-             "dead": f"e2e.dlq.{tag}"}
-    routes = tmp_path / "routes"
-    routes.mkdir()
-    (routes / "amqp.route").write_text(ROUTES.format(**names))
-    result = lint([routes])
-    assert result.plan is not None and not result.errors
+    names, plan = project(tmp_path)
     await broker.declare_queue(names["inbound"], durable=True)
     await broker.default_exchange.publish(
         aio_pika.Message(order(7), message_id="in-7", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
@@ -171,7 +171,7 @@ async def test_a_broker_that_is_down_when_the_engine_starts_is_waited_for_and_th
     data = tmp_path / "data"
     async with embedded_stores(data) as stores:
         env = {"AMQP_URL": str(URL(rabbitmq).with_port(later))}
-        engine = Engine(result.plan, Services(stores=stores, data_dir=data, env=env))
+        engine = Engine(plan, Services(stores=stores, data_dir=data, env=env))
         stats = engine.stats.routes["orders"]
         stop, stopped = anyio.Event(), anyio.Event()
 
