@@ -43,13 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from crossdock.connectors.base import ConnectorContext
 from crossdock.connectors.queue import DEFAULT_DATABASE_NAME, QueueDatabase
 from crossdock.engine.plan import EndpointPlan, RoutePlan, SinkPlan, walk_steps
 from crossdock.engine.services import materialize
+from crossdock.ops.families import CounterFamily, HistogramFamily
 
 if TYPE_CHECKING:
     from crossdock.engine.engine import Engine
@@ -107,13 +108,13 @@ class EngineMetrics:
         self.engine = engine
         self.registry = CollectorRegistry()
         self.counters = {
-            name: Counter(f"crossdock_messages_{name}", text, ["route", "step"], registry=self.registry)
+            name: CounterFamily(f"crossdock_messages_{name}", text, ["route", "step"], registry=self.registry)
             for name, text in _HELP.items()
         }
-        self.stage_seconds = Histogram(
+        self.stage_seconds = HistogramFamily(
             "crossdock_stage_duration_seconds", "Time one step took on one message.", ["route", "kind"],
             buckets=STAGE_BUCKETS, registry=self.registry)
-        self.message_seconds = Histogram(
+        self.message_seconds = HistogramFamily(
             "crossdock_message_duration_seconds", "Time from receiving a source message to acknowledging it.",
             ["route"], buckets=STAGE_BUCKETS, registry=self.registry)
         self.readings = StoreReadings()
