@@ -24,7 +24,8 @@ Features
   transient (AMQ007).
 - Topology: at open, a step declares what it names: the `exchange` (`exchange type`, `durable`), the
   `queue` (`durable`, `queue type`, dead-letter exchange and routing key, message TTL) and, when it
-  names both, the queue's bindings to the exchange (each `binding key`). Declaring is idempotent; a
+  names both, the queue's bindings to the exchange (each `binding key`; for a headers exchange one
+  binding whose arguments are the `binding header` lines and `binding match`). Declaring is idempotent; a
   declaration that differs from what the broker has fails with AMQ005. With `declare no` the step only
   checks that they exist, for users without the `configure` permission. The default exchange and
   `amq.*` exchanges are never declared, only checked.
@@ -49,6 +50,8 @@ Options (the connection's own on the connection block; the others on the connect
     routing key           sink: the key of every message, default the queue's name
     binding key           the key the queue is bound to the exchange with (repeat for several),
                           default the routing key, else the queue's name
+    binding header "Name" "value"   headers exchange: a header the binding matches (repeat for several)
+    binding match         headers exchange: all (default) of the binding headers, or any of them
     durable               declare exchange and queue durable, default yes
     queue type            classic (default) or quorum
     queue dead letter exchange, queue dead letter routing key, queue message ttl
@@ -60,9 +63,12 @@ Options (the connection's own on the connection block; the others on the connect
     confirm timeout       sink: how long to wait for the broker's confirm, default 30s
     header "Name" = expr  sink: an AMQP header on every message
 
-Headers exchanges are bound without arguments, so such a queue receives every message of its exchange.
-Lint (OPT006) refuses a sink naming neither exchange nor queue, a `binding key` on a step that does not
-name both, and queue arguments (`queue type`, `queue dead letter ...`, `queue message ttl`) without a queue.
+Lint (OPT006) refuses a sink naming neither exchange nor queue, a `binding key` or `binding header` on
+a step that does not name both, queue arguments (`queue type`, `queue dead letter ...`, `queue message
+ttl`) without a queue, and for headers exchanges: `binding header` on another type, a `binding key`
+(ignored by them), a queue bound with no header (it would get every message), a binding header
+whose value is an expression (the binding is declared once, not per message), and one whose name
+starts with x- (RabbitMQ leaves those out of matching).
 
 Error codes: AMQ001 the connection or channel is down, or the broker refused to open it (transient);
 AMQ002 a timeout (transient); AMQ003 access refused (login, permissions, virtual host); AMQ004 an
@@ -101,7 +107,7 @@ from yarl import URL
 
 from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
 from crossdock.dsl.diagnostics import DiagnosticBag, Span
-from crossdock.dsl.options import OptionSpec, OptionType, ResolvedOptions, Role, Scope
+from crossdock.dsl.options import Deferred, OptionSpec, OptionType, ResolvedOptions, Role, Scope
 from crossdock.engine.errors import CrossdockError, PermanentError, TransientError, TransientKind
 from crossdock.engine.mapping.expressions import is_missing
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
@@ -152,6 +158,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "When the step names both an exchange and a queue: a key the queue is bound to the exchange "
                "with; repeat the line for several (default: the routing key, else the queue's name).",
                example='"orders.*"', repeatable=True),
+    OptionSpec("binding header", OptionType.HEADER,
+               "For a headers exchange: a header the queue's binding matches, with the value it must have; "
+               "repeat the line for several.",
+               example='"warehouse" "DAL"', repeatable=True),
+    OptionSpec("binding match", OptionType.CHOICE,
+               "For a headers exchange: whether a message must carry all the binding headers or any one of them.",
+               default="all", example="any", choices=("all", "any")),
     OptionSpec("durable", OptionType.BOOLEAN,
                "Declare the exchange and the queue durable, so that they survive a broker restart.",
                default=True, example="no"),
@@ -201,9 +214,12 @@ def check_options(options: ResolvedOptions, role: Role, span: Span, bag: Diagnos
     if role is Role.SINK and "exchange" not in named and "queue" not in named:
         bag.error("OPT006", "amqp sink needs 'exchange' or 'queue': where to publish", span,
                   'add a line such as: exchange "orders" (with routing key "...") or queue "erp.orders"')
-    if "binding_key" in named and not {"exchange", "queue"} <= named:
-        bag.error("OPT006", "'binding key' binds the step's queue to its exchange, but the step does not name both",
-                  options.span("binding_key") or span, 'add the missing line: exchange "..." or queue "..."')
+    for key in ("binding_key", "binding_header"):
+        if key in named and not {"exchange", "queue"} <= named:
+            bag.error("OPT006", f"'{key.replace('_', ' ')}' binds the step's queue to its exchange, but the step "
+                      "does not name both", options.span(key) or span,
+                      'add the missing line: exchange "..." or queue "..."')
+    _check_headers_binding(options, span, bag)
     for key in _QUEUE_ARGUMENTS:
         # `queue type` always has its default: only a line written on the step or connection counts
         written = key in named and (key != "queue_type" or options.get(key) != "classic")
@@ -211,6 +227,32 @@ def check_options(options: ResolvedOptions, role: Role, span: Span, bag: Diagnos
             name = key.replace("_", " ")
             bag.error("OPT006", f"'{name}' describes the queue the step declares, but it names no queue",
                       options.span(key) or span, 'add a line: queue "..."')
+
+
+def _check_headers_binding(options: ResolvedOptions, span: Span, bag: DiagnosticBag) -> None:
+    """A headers exchange binds by `binding header` lines, with text values; nothing else does."""
+    named = options.values.keys()
+    headers = options.get("exchange_type") == "headers"
+    if "binding_header" in named and not headers:
+        bag.error("OPT006", "'binding header' is for a headers exchange", options.span("binding_header") or span,
+                  "add the line: exchange type headers (or bind with 'binding key')")
+    if headers and "binding_key" in named:
+        bag.error("OPT006", "a headers exchange ignores routing and binding keys", options.span("binding_key") or span,
+                  'bind with: binding header "name" "value"')
+    if headers and {"exchange", "queue"} <= named and "binding_header" not in named:
+        bag.error("OPT006", "the queue would be bound to the headers exchange with no header to match, so it "
+                  "would get every message", options.span("exchange") or span,
+                  'add a line such as: binding header "warehouse" "DAL"')
+    entries = options.values.get("binding_header")
+    for entry in entries if isinstance(entries, list) else []:
+        name, value = entry.value
+        if str(name).lower().startswith("x-"):
+            bag.error("OPT006", f"RabbitMQ does not match headers whose name starts with x-, so '{name}' would be "
+                      "ignored and the binding would take more than it says", entry.span,
+                      "publish and bind the header under a name without x- (for example: warehouse)")
+        elif not isinstance(value, str | Deferred):
+            bag.error("OPT006", "'binding header' takes a value in quotes: the binding is declared once, not per "
+                      "message", entry.span, 'write: binding header "warehouse" "DAL"')
 
 
 SPEC = ConnectorSpec(
@@ -389,6 +431,7 @@ class Topology:
     exchange_type: str
     queue: str | None
     binding_keys: tuple[str, ...]
+    binding_arguments: dict[str, Any]
     durable: bool
     arguments: dict[str, Any]
     declare: bool
@@ -406,12 +449,19 @@ class Topology:
             arguments["x-dead-letter-routing-key"] = str(options["queue_dead_letter_routing_key"])
         if options.get("queue_message_ttl") is not None:
             arguments["x-message-ttl"] = round(float(options["queue_message_ttl"]) * 1000)
+        exchange_type = str(_option(options, "exchange_type"))
         keys = options.get("binding_key") or [options.get("routing_key") or queue or ""]
+        binding_arguments: dict[str, Any] = {}
+        if exchange_type == "headers":
+            keys = [""]  # a headers exchange routes by the binding's arguments alone
+            binding_arguments = {"x-match": str(_option(options, "binding_match")),
+                                 **{str(name): str(value) for name, value in options.get("binding_header") or ()}}
         return cls(
             exchange=str(options.get("exchange") or ""),
-            exchange_type=str(_option(options, "exchange_type")),
+            exchange_type=exchange_type,
             queue=str(queue) if queue else None,
             binding_keys=tuple(str(key) for key in keys),
+            binding_arguments=binding_arguments,
             durable=bool(_option(options, "durable")),
             arguments=arguments,
             declare=bool(_option(options, "declare")),
@@ -433,7 +483,7 @@ class Topology:
                                                 passive=not self.declare)
             if self.exchange and self.declare:
                 for key in self.binding_keys:
-                    await queue.bind(exchange, key)
+                    await queue.bind(exchange, key, arguments=self.binding_arguments or None)
         return exchange, queue
 
     def describe(self) -> str:

@@ -31,7 +31,7 @@ _TYPE_WORDS = {
     OptionType.DECIMAL: "number",
     OptionType.BOOLEAN: "yes / no",
     OptionType.EXPRESSION: "`= expression`",
-    OptionType.HEADER: '`"Name" = expression`',
+    OptionType.HEADER: '`"Name" "value"` or `"Name" = expression`',
     OptionType.WORDS: "words",
 }
 _CONNECTION_WORDS = {

@@ -42,7 +42,7 @@ def per_message_options(endpoint: EndpointPlan, env: Mapping[str, str] | None) -
                 rendered.templates[key] = compile_template(value.value) if is_template(value.value) else value.value
             elif kind is OptionType.EXPRESSION:
                 rendered.expressions[key] = _compiled(value.value)
-            elif kind is OptionType.HEADER:
+            elif kind is OptionType.HEADER and key == "header":  # not `binding header`: that is topology
                 name, header = value.value
                 fixed = isinstance(header, str | Deferred)
                 rendered.headers.append((name, resolve_value(header, env) if fixed else _compiled(header)))

@@ -217,6 +217,48 @@ end
 """
 
 
+HEADERS_LINTED = """
+connection "broker" is amqp
+  url env "AMQP_URL"
+end
+
+route "r"
+  from amqp "broker" queue "dal"
+    exchange "by-warehouse"
+    exchange type headers
+    binding header "warehouse" "DAL"
+    binding match any
+  to amqp "broker" exchange "by-warehouse"
+    exchange type headers
+    queue "everything"
+  to amqp "broker" exchange "orders"
+    queue "q"
+    binding header "warehouse" "DAL"
+  to amqp "broker" exchange "by-warehouse"
+    exchange type headers
+    queue "q2"
+    binding key "dal"
+    binding header "warehouse" = ship_from
+    binding header "x-region" "south"
+  dead letter to store
+end
+"""
+
+
+def test_lint_checks_headers_exchange_bindings(tmp_path: Path) -> None:
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "amqp.route").write_text(HEADERS_LINTED)
+    result = lint([routes])
+    assert sorted((d.code, d.span.line, d.span.column, d.message.split(",")[0]) for d in result.errors) == [
+        ("OPT006", 12, 20, "the queue would be bound to the headers exchange with no header to match"),
+        ("OPT006", 17, 5, "'binding header' is for a headers exchange"),
+        ("OPT006", 21, 5, "a headers exchange ignores routing and binding keys"),
+        ("OPT006", 22, 5, "'binding header' takes a value in quotes: the binding is declared once"),
+        ("OPT006", 23, 5, "RabbitMQ does not match headers whose name starts with x-"),
+    ]
+
+
 def test_lint_finds_a_sink_without_target_and_queue_options_without_a_queue(tmp_path: Path) -> None:
     routes = tmp_path / "routes"
     routes.mkdir()
@@ -407,6 +449,30 @@ async def test_bindings_route_by_key_and_unbound_keys_come_back(rabbitmq: str) -
             (b"orders.dal", exchange, "orders.dal"), (b"returns.rno.late", exchange, "returns.rno.late")]
         for item in received:
             await item.ack(Outcome.DELIVERED)
+
+
+async def test_headers_exchange_routes_by_the_binding_headers(rabbitmq: str) -> None:
+    exchange, dallas, either = unique("headers"), unique("dal"), unique("dal-or-rush")
+    dal = options(rabbitmq, queue=dallas, exchange=exchange, exchange_type="headers",
+                  binding_header=[("warehouse", "DAL"), ("channel", "web")])
+    rush = options(rabbitmq, queue=either, exchange=exchange, exchange_type="headers", binding_match="any",
+                   binding_header=[("warehouse", "DAL"), ("priority", "rush")])
+    sink_options = options(rabbitmq, exchange=exchange, exchange_type="headers", header=True)
+    sent = {"web-dal": {"warehouse": "DAL", "channel": "web"}, "edi-dal": {"warehouse": "DAL"},
+            "rush-rno": {"warehouse": "RNO", "priority": "rush"}}
+    async with amqp.open_source(dal, CONTEXT) as first, amqp.open_source(rush, CONTEXT) as second:
+        async with amqp.open_sink(sink_options, CONTEXT) as sink:
+            for name, headers in sent.items():
+                await sink.send(message(name, name.encode(), meta={"headers": list(headers.items())}))
+            with pytest.raises(PermanentError) as raised:  # matches neither binding: it comes back
+                await sink.send(message("nowhere", b"nowhere", meta={"headers": [("warehouse", "ATL")]}))
+            assert raised.value.code == "AMQ006"
+        got = {queue: [item async for item in source.receive(once=True)]
+               for queue, source in ((dallas, first), (either, second))}
+        for item in (*got[dallas], *got[either]):
+            await item.ack(Outcome.DELIVERED)
+    assert [item.body for item in got[dallas]] == [b"web-dal"]  # all of its headers
+    assert [item.body for item in got[either]] == [b"web-dal", b"edi-dal", b"rush-rno"]  # any one
 
 
 async def test_sink_declares_and_binds_its_queue_to_its_exchange(rabbitmq: str, broker: AbstractChannel) -> None:
