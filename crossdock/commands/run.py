@@ -20,7 +20,7 @@ from crossdock.engine.services import Services
 from crossdock.engine.stats import EngineStats
 from crossdock.ops.admin import DEFAULT_ADMIN_USER, operations
 from crossdock.ops.lineage import retention_seconds
-from crossdock.ops.logging import LOG_FORMATS, configure_logging
+from crossdock.ops.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from crossdock.ops.reload import RouteWatcher
 
 
@@ -47,6 +47,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-format", choices=LOG_FORMATS,
                         help="json lines (the default when stderr is not a terminal) or console (one "
                              "readable line per event)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                        help="info (default) logs every stage of every message; warning only retries, "
+                             "dead letters and problems; debug adds the libraries' own detail")
     add_data_option(parser)
     parser.set_defaults(handler=main)
 
@@ -69,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{reference.span}: {code} error: {what} '{reference.name}' is not set", file=sys.stderr)
         print("crossdock run: refusing to start until they are set", file=sys.stderr)
         return 1
-    configure_logging(args.log_format)
+    configure_logging(args.log_format, level=LOG_LEVELS[args.log_level])
     # uvloop: the HTTP intake server runs in this loop, and uvloop roughly doubles what it serves.
     try:
         stats, failed = anyio.run(_run, plan, result, args,

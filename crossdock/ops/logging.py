@@ -226,6 +226,10 @@ def default_format(stream: TextIO) -> str:
         return "json"
 
 
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+"""The levels `crossdock run --log-level` takes."""
+
+
 def configure_logging(fmt: str | None = None, *, level: int = logging.INFO, stream: TextIO | None = None,
                       secrets: SecretRegistry = SECRETS) -> logging.Handler:
     """Send every log record to `stream` (default stderr) in `fmt`, secrets masked; returns the handler.

@@ -159,3 +159,20 @@ def test_run_refuses_to_start_on_routes_that_do_not_lint(tmp_path: Path) -> None
     assert result.returncode == 1
     assert b"NAME001" in result.stderr and b"refusing to start" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_log_level_warning_leaves_out_the_stages_of_delivered_messages(tmp_path: Path) -> None:
+    routes, data = deployment(tmp_path, 3)
+    (data / "inbox" / "broken.json").write_bytes(b'{"number": "1", ')  # dead-lettered: logged
+    logged = {}
+    for level in ("info", "warning"):
+        run_data = tmp_path / level
+        shutil.copytree(data, run_data)
+        daemon = start(routes, run_data, "--once", "--log-format", "json", "--log-level", level)
+        _, err = daemon.wait(timeout=120)
+        assert daemon.process.returncode == 0, err.decode()[-2000:]
+        lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+        logged[level] = {(line.get("event"), line["level"]) for line in lines if line.get("event")}
+    assert ("received", "info") in logged["info"] and ("dead-lettered", "error") in logged["info"]
+    assert ("dead-lettered", "error") in logged["warning"]
+    assert not {level for _, level in logged["warning"]} & {"info", "debug"}
