@@ -31,6 +31,8 @@ Features
   cannot replace: an existing file of the name is removed first, so for a moment the name is missing,
   but it never shows a partial file. The name is `message.meta["file_name"]` (the runtime renders
   `file name` there), else `<message id>.json`; a name with a path separator or a leading dot is refused.
+  A temporary file left by a process that died mid-upload (`.<name>.<8 hex>.tmp`) is removed, with a
+  warning, when a sink first writes to the folder and the file is over an hour old.
 
 Options (host, port, user, key, key passphrase, password, known hosts, connect timeout only in the
 connection block; the others on the connection or on the step)
@@ -71,6 +73,7 @@ import hashlib
 import itertools
 import logging
 import posixpath
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -718,6 +721,12 @@ def _checked_file_name(name: str) -> str:
     return name
 
 
+# What _upload names its temporary files; one left by a process that died mid-upload is removed
+# once it is older than STALE_UPLOAD_SECONDS (younger ones may be another instance's upload in flight).
+_UPLOAD_TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+STALE_UPLOAD_SECONDS = 3600.0
+
+
 async def _upload(sftp: asyncssh.SFTPClient, folder: str, name: str, body: bytes) -> None:
     final = posixpath.join(folder, name)
     temp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -740,13 +749,27 @@ async def _upload(sftp: asyncssh.SFTPClient, folder: str, name: str, body: bytes
         raise
 
 
+async def _remove_stale_uploads(sftp: asyncssh.SFTPClient, folder: str, now: float) -> list[str]:
+    """Remove this sink's temporary files older than STALE_UPLOAD_SECONDS; returns their names."""
+    removed = []
+    for entry in await sftp.readdir(folder):
+        name = str(entry.filename)
+        mtime = entry.attrs.mtime
+        if _UPLOAD_TEMP.fullmatch(name) and mtime is not None and now - mtime > STALE_UPLOAD_SECONDS:
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):  # another instance cleaned it first
+                await sftp.remove(posixpath.join(folder, name))
+                removed.append(name)
+    return removed
+
+
 class SftpSink:
     """Uploads each message to its own file, atomically; see the module docstring."""
 
-    def __init__(self, session: SftpSession, folder: str, create_folders: bool) -> None:
+    def __init__(self, session: SftpSession, folder: str, create_folders: bool, clock: Clock) -> None:
         self.session = session
         self.folder = folder
         self._create_folders = create_folders
+        self._clock = clock
         self._ready = False
 
     async def __aenter__(self) -> Self:
@@ -764,6 +787,11 @@ class SftpSink:
         name = _checked_file_name(str(message.meta.get("file_name") or f"{message.message_id}.json"))
         if not self._ready:
             await _ensure_folder(self.session, self.folder, self._create_folders, "the folder to write to")
+            removed = await self.session.run("clean", self.folder,
+                                             partial(_remove_stale_uploads, folder=self.folder, now=self._clock.now()))
+            if removed:
+                log.warning("sftp sink: removed %d temporary file(s) left in %s by an upload that never finished: %s",
+                            len(removed), self.folder, ", ".join(removed))
             self._ready = True
         await self.session.run("upload", posixpath.join(self.folder, name),
                                partial(_upload, folder=self.folder, name=name, body=bytes(message.body)))
@@ -782,4 +810,4 @@ def open_sink(options: Mapping[str, Any], context: ConnectorContext) -> SftpSink
     """An sftp sink for resolved `options` (keys as in :data:`OPTIONS`)."""
     connection = ConnectionSettings.from_options(options, context)
     folder = posixpath.normpath(str(options["folder"]))
-    return SftpSink(SftpSession(connection), folder, bool(_option(options, "create_folders")))
+    return SftpSink(SftpSession(connection), folder, bool(_option(options, "create_folders")), context.clock)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -459,6 +460,23 @@ async def test_upload_is_never_visible_under_its_final_name_until_complete(sshd:
     assert seen_temporary
     assert names(box) == ["big.x12"]
     assert (box / "big.x12").read_bytes() == body
+
+
+async def test_sink_removes_its_temporary_files_left_over_an_hour_ago_and_nothing_else(
+        sshd: SshServer, box: Path, data: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = ManualClock().now()  # the sink's clock in these tests
+    files = {".po-7.json.0a1b2c3d.tmp": now - 7200,  # a crashed upload: removed
+             ".po-8.json.4e5f6a7b.tmp": now - 60,  # maybe another instance's upload in flight: kept
+             ".notes.tmp": now - 7200, "po-6.json.tmp": now - 7200}  # not ours: kept
+    for name, mtime in files.items():
+        (box / name).write_bytes(b"partial")
+        os.utime(box / name, (mtime, mtime))
+    with caplog.at_level(logging.WARNING, logger="crossdock.connectors.sftp"):
+        async with sink(sshd, box, data) as out:
+            await out.send(message(b"whole", "po-9.json"))
+    assert names(box) == sorted([".po-8.json.4e5f6a7b.tmp", ".notes.tmp", "po-6.json.tmp", "po-9.json"])
+    assert any("removed 1 temporary file(s)" in r.getMessage() and ".po-7.json.0a1b2c3d.tmp" in r.getMessage()
+               for r in caplog.records)
 
 
 async def test_many_messages_share_one_connection(sshd: SshServer, box: Path, data: Path) -> None:
