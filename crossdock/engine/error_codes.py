@@ -154,7 +154,8 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
                             "cannot be found; otherwise the answer carries the dead letter's own code)."),
     "HTP031": ("permanent", "http: answered 404: the request-reply route filtered the request out."),
     "HTP032": ("transient", "http: answered 504: the request-reply route did not reply within `answer timeout`."),
-    "HTP033": ("transient", "http: answered 503: the route is stopping, or too many callers wait for it."),
+    "HTP033": ("transient", "http: answered 503: the route is stopping or restarting (a reload), or too many "
+                            "callers wait for it."),
     "HTP034": ("permanent", "http: a `reply` came after the caller was answered (answer timeout) or a second time."),
     "HTP035": ("transient", "http: answered 503: the request could not be stored in the inbox (disk full...)."),
     "HTP040": ("permanent", "http: answered 404: no route serves that path."),

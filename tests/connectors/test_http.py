@@ -24,6 +24,7 @@ from gate_connector import RECEIVED, WAITING, gate
 from servers.ports import free_port
 
 from crossdock.connectors import base as connectors
+from crossdock.connectors.http import server as server_module
 from crossdock.connectors.http.auth import sign
 from crossdock.connectors.http.inbox import Inbox, InboxRow
 from crossdock.dsl.lint import lint
@@ -518,6 +519,24 @@ async def test_a_client_that_goes_away_mid_body_is_logged_and_stores_nothing(
     [record] = [r for r in caplog.records if "gone-1" in r.getMessage()]
     assert "HTP022" in record.getMessage() and "went away" in record.getMessage()
     assert await inbox_rows(tmp_path / "data") == []
+
+
+async def test_a_path_whose_route_just_stopped_answers_503_retry_then_404(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving(tmp_path, INTAKE + LOOKUPS) as api:
+        # a reload without the intake route: its path goes away while the lookups keep being served
+        (tmp_path / "next").mkdir()
+        without = lint([write_routes(tmp_path / "next", LOOKUPS, api.port)]).plan
+        assert without is not None
+        await api.engine.apply(without)
+        restarting = await api.post("/v1/orders", ORDER)
+        lookup = await api.get("/v1/prices/NONE")
+        monkeypatch.setattr(server_module, "RESTART_GRACE_SECONDS", 0.0)
+        gone = await api.post("/v1/orders", ORDER)
+    assert (restarting[0], restarting[2]["error"], restarting[1]["Retry-After"]) == (503, "HTP033", "1")
+    assert "restarting" in restarting[2]["message"]
+    assert lookup[0] == 404 and lookup[2]["error"] == "HTP031"  # the other routes were untouched
+    assert (gone[0], gone[2]["error"]) == (404, "HTP040")
 
 
 async def test_unknown_paths_and_methods_get_json_errors(tmp_path: Path) -> None:

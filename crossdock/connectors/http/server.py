@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from crossdock.connectors.http import openapi
@@ -52,6 +53,8 @@ DEAD_LETTERS_KEY = "dead_letters"
 its entry's code and id."""
 
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
+RESTART_GRACE_SECONDS = 30.0
+"""How long an unregistered endpoint answers 503 (try again) before 404: longer than a reload takes."""
 BACKLOG = 2048
 
 
@@ -95,6 +98,9 @@ class HttpServer:
         self.hub = hub
         self.endpoints: dict[tuple[str, str], HttpSource] = {}
         self._routes: dict[tuple[str, str], Route] = {}
+        # endpoints unregistered lately, with when: a reload stops a route before its new version
+        # registers, and a caller asking in between must be told to retry, not that nothing is there
+        self._left: dict[tuple[str, str], tuple[Route, float]] = {}
         self.app = Starlette(
             routes=[
                 Route("/health", self._health, methods=["GET"]),
@@ -163,16 +169,30 @@ class HttpServer:
             raise PermanentError(f"{settings.endpoint} on {self.listen} is served by route '{taken.settings.route}' "
                                  f"already", code="HTP002")
         route = Route(settings.path, source.handle, methods=[settings.method])
+        self._left.pop(key, None)
         self.endpoints[key] = source
         self._routes[key] = route
         self.app.router.routes.append(route)
 
     def unregister(self, source: HttpSource) -> None:
-        """Stop serving `source`'s endpoint (its path answers 404 from now on)."""
+        """Stop serving `source`'s endpoint: 503 with Retry-After for RESTART_GRACE_SECONDS (a reload
+        starts the route again meanwhile), then 404."""
         key = (source.settings.method, source.settings.path)
         if self.endpoints.get(key) is source:
             del self.endpoints[key]
-            self.app.router.routes.remove(self._routes.pop(key))
+            route = self._routes.pop(key)
+            self.app.router.routes.remove(route)
+            self._left[key] = (route, time.monotonic())
+
+    def _restarting(self, request: Request) -> bool:
+        """Whether the request is for an endpoint unregistered less than RESTART_GRACE_SECONDS ago."""
+        now = time.monotonic()
+        for key, (route, left_at) in list(self._left.items()):
+            if now - left_at > RESTART_GRACE_SECONDS:
+                del self._left[key]
+            elif route.matches(request.scope)[0] is Match.FULL:
+                return True
+        return False
 
     # ---- the server's own answers ---------------------------------------------------------------
 
@@ -192,6 +212,11 @@ class HttpServer:
     async def _http_exception(self, request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         correlation_id = correlation_id_of(request.headers)
+        if error.status_code == 404 and self._restarting(request):
+            log.info("http %s: 503 HTP033 %s %s: its route is restarting", correlation_id, request.method,
+                     request.url.path)
+            return problem_response(503, "HTP033", "the route serving this path is restarting; try again shortly",
+                                    correlation_id, {"Retry-After": "1"})
         if error.status_code == 404:
             code, message = "HTP040", f"nothing is served at {request.url.path}"
         elif error.status_code == 405:
