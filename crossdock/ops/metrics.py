@@ -24,6 +24,7 @@ Read when scraped (:meth:`EngineMetrics.refresh` first reads what lives in store
     crossdock_oldest_unacknowledged_age_seconds{route} age of the oldest of those (0: none)
     crossdock_queue_depth{database, queue}             messages in the embedded queues the routes use
     crossdock_http_inbox_depth{route, endpoint}        accepted HTTP requests not yet acknowledged
+                                                       (route "": an endpoint no running route serves)
     crossdock_circuit_breaker_state{route, step, endpoint}   0 closed, 1 half-open, 2 open
     crossdock_dead_letters                             entries in the dead-letter store
     crossdock_oldest_dead_letter_age_seconds           age of the oldest entry (0: none)
@@ -210,11 +211,15 @@ class EngineMetrics:
         depths: dict[tuple[str, str], int] = {}
         if hub is None:
             return depths
-        for source in list(hub.sources()):
-            settings = source.settings
-            inbox = hub.inboxes.get(settings.inbox) if settings.intake else None
-            if inbox is not None:
-                depths[(settings.route, settings.endpoint)] = await inbox.depth(settings.endpoint)
+        served = {(s.settings.inbox, s.settings.endpoint): s.settings.route
+                  for s in list(hub.sources()) if s.settings.intake}
+        for path, inbox in list(hub.inboxes.items()):
+            waiting = await inbox.depths()
+            for (inbox_path, endpoint), route in served.items():
+                if inbox_path == path:
+                    depths[(route, endpoint)] = waiting.pop(endpoint, 0)
+            for endpoint, count in waiting.items():  # no route serves it: kept, and shown with route ""
+                depths[("", endpoint)] = count
         return depths
 
     def collect_now(self) -> Iterator[Metric]:
@@ -274,7 +279,8 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "crossdock_circuit_breaker_state": ("Circuit breaker of a REST endpoint: 0 closed, 1 half-open, 2 open.",
                                         ("route", "step", "endpoint")),
     "crossdock_queue_depth": ("Messages in an embedded queue.", ("database", "queue")),
-    "crossdock_http_inbox_depth": ("Accepted HTTP intake requests not yet acknowledged by their route.",
+    "crossdock_http_inbox_depth": ("Accepted HTTP intake requests not yet acknowledged by their route "
+                                   "(route \"\": an endpoint no running route serves).",
                                    ("route", "endpoint")),
     "crossdock_dead_letters": ("Entries in the dead-letter store.", ()),
     "crossdock_oldest_dead_letter_age_seconds": ("Age of the oldest entry in the dead-letter store (0: none).", ()),

@@ -539,6 +539,37 @@ async def test_a_path_whose_route_just_stopped_answers_503_retry_then_404(
     assert (gone[0], gone[2]["error"]) == (404, "HTP040")
 
 
+RETURNS = """
+route "Returns intake"
+  from http "api" post "/v1/returns"
+  read json
+  to gate name "returns"
+  dead letter to store
+end
+"""
+
+
+async def test_requests_accepted_for_a_route_that_is_removed_are_kept_counted_and_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with serving(tmp_path, INTAKE + RETURNS, drain_timeout=0.2) as api:
+        posted = await api.post("/v1/orders", ORDER)
+        await eventually(lambda: WAITING.get("erp") == 1, "the order waits at the ERP")
+        (tmp_path / "next").mkdir()
+        without = lint([write_routes(tmp_path / "next", RETURNS, api.port)]).plan
+        assert without is not None
+        with caplog.at_level(logging.WARNING, logger="crossdock.connectors.http"):
+            await api.engine.apply(without)  # the order is released after the drain timeout, not acked
+        metrics = api.engine.telemetry.metrics
+        await metrics.refresh()
+        depths = metrics.readings.inboxes
+        gate("erp").set()
+    assert posted[0] == 202
+    assert depths == {("Returns intake", "POST /v1/returns"): 0, ("", "POST /v1/orders"): 1}
+    [row] = await inbox_rows(tmp_path / "data")
+    assert row.endpoint == "POST /v1/orders" and row.body == ORDER
+    assert any("stops with 1 accepted request(s) for POST /v1/orders" in r.getMessage() for r in caplog.records)
+
+
 async def test_unknown_paths_and_methods_get_json_errors(tmp_path: Path) -> None:
     async with serving(tmp_path, INTAKE) as api:
         unknown = await api.get("/v2/nothing")

@@ -236,6 +236,12 @@ class Inbox(SQLiteFile):
             (endpoint, after, limit)).fetchall())
         return [_row(row) for row in found]
 
+    async def depths(self) -> dict[str, int]:
+        """How many rows wait for each endpoint that has any."""
+        found = await self.database.run(lambda conn: conn.execute(
+            "SELECT endpoint, COUNT(*) FROM http_inbox GROUP BY endpoint ORDER BY endpoint").fetchall())
+        return {str(endpoint): int(count) for endpoint, count in found}
+
     async def depth(self, endpoint: str | None = None) -> int:
         """How many rows wait (for one endpoint, or in all)."""
         if endpoint is None:

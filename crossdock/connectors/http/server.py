@@ -276,6 +276,10 @@ class HttpHub:
                 inbox = Inbox(path)
                 await inbox.open()
                 self.inboxes[path] = inbox
+                waiting = await inbox.depths()
+                if waiting:  # from before a restart, or for an endpoint no route serves any more
+                    log.info("http: the inbox %s holds accepted requests not yet delivered: %s", path,
+                             ", ".join(f"{endpoint}: {count}" for endpoint, count in waiting.items()))
             self._users[inbox] = self._users.get(inbox, 0) + 1
             return inbox
 

@@ -132,6 +132,11 @@ class HttpSource:
             await self._hub.release_server(self._server)
             self._server = None
         if self._inbox is not None:
+            waiting = await self._inbox.depth(self.settings.endpoint)
+            if waiting:  # kept, never dropped: they were answered 202
+                log.warning("http: route %r stops with %d accepted request(s) for %s in the inbox %s; a route "
+                            "serving that endpoint takes them when it starts", self.settings.route, waiting,
+                            self.settings.endpoint, self._inbox.path)
             await self._hub.release_inbox(self._inbox)
             self._inbox = None
 
