@@ -54,7 +54,7 @@ class DeadLetter:
         return str(code) if code is not None else None
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class JournalEvent:
     """One thing that happened to a message: received, decoded, mapped, delivered, retried, dead-lettered,
     filtered, duplicate, acked... `step` names the step for step-level events; `detail` is JSON-able."""

@@ -30,7 +30,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from functools import partial
-from itertools import groupby
 from typing import Any
 
 from crossdock.engine.stores.base import JournalEvent
@@ -107,15 +106,16 @@ def ensure_journal_schema(conn: sqlite3.Connection, db: SQLiteDatabase) -> None:
 def _stories(events: Sequence[JournalEvent]) -> str:
     """The buffered events as the JSON :data:`_INSERT_STORIES` reads: a row per (route, correlation
     id), `[route, correlation_id, first_at, last_at, events]`, events in recorded order."""
-    def story(event_number: tuple[int, JournalEvent]) -> tuple[str, str]:
-        return event_number[1].route, event_number[1].correlation_id
-
-    rows = []
-    for (route, correlation_id), group in groupby(sorted(enumerate(events), key=story), key=story):
-        items = [[n, e.at, e.event, e.step, e.message_id, e.business_key, e.detail] for n, e in group]
-        times = [item[1] for item in items]
-        rows.append([route, correlation_id, min(times), max(times), items])
-    return dumps(rows)
+    stories: dict[tuple[str, str], list[list[Any]]] = {}
+    for n, e in enumerate(events):
+        item = [n, e.at, e.event, e.step, e.message_id, e.business_key, e.detail]
+        story = stories.get((e.route, e.correlation_id))
+        if story is None:
+            stories[(e.route, e.correlation_id)] = [item]
+        else:
+            story.append(item)
+    return dumps([[route, correlation_id, min(item[1] for item in items), max(item[1] for item in items), items]
+                  for (route, correlation_id), items in stories.items()])
 
 
 def _write(stories: str, keys: str, conn: sqlite3.Connection) -> None:
