@@ -33,6 +33,7 @@ _TYPE_WORDS = {
     OptionType.EXPRESSION: "`= expression`",
     OptionType.HEADER: '`"Name" "value"` or `"Name" = expression`',
     OptionType.WORDS: "words",
+    OptionType.SIZE: "size (`10 MB`, `512 KiB`, bytes)",
 }
 _CONNECTION_WORDS = {
     "required": 'needs a connection: `{kind} "name"`',
@@ -145,11 +146,21 @@ def _default_text(option: OptionSpec) -> str:
         return f"`{duration_text(float(value))}`"
     if option.type is OptionType.BOOLEAN:
         return "`yes`" if value else "`no`"
+    if option.type is OptionType.SIZE:
+        return f"`{size_text(int(value))}`"
     if isinstance(value, str) and option.type in (OptionType.STRING, OptionType.TEMPLATE):
         return _cell(f'`"{value}"`')
     if isinstance(value, Decimal | int | float):
         return f"`{value}`"
     return _cell(f"`{value}`")
+
+
+def size_text(size: int) -> str:
+    """A size as a route file writes it: the largest IEC unit that divides it (1048576 -> `1 MiB`)."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 def duration_text(seconds: float) -> str:

@@ -35,6 +35,12 @@ class OptionType(StrEnum):
     EXPRESSION = "expression"  # `option = expression`
     HEADER = "header"  # `header "Name" = expression` or `header "Name" "value"`
     WORDS = "words"  # one or more bare words, e.g. `auth bearer`
+    SIZE = "size"  # bytes: `1048576`, or a number and a unit, `10 MB`, `512 KiB`
+
+
+# Units of SIZE options, case-insensitive: SI (powers of 1000) and IEC (powers of 1024), as written.
+SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20,
+              "gb": 10**9, "gib": 2**30}
 
 
 class Scope(StrEnum):
@@ -366,6 +372,20 @@ def _convert(
             return bad(f"has an unknown unit of time '{unit}'", "use " + ", ".join(duration_units()[:12]),
                        rest[1].span)
         return bad("takes a duration such as 30s, 5m or 2 hours" + example)
+    if spec.type is OptionType.SIZE:
+        if len(rest) == 2 and isinstance(rest[0], ast.NumberLit) and isinstance(rest[1], ast.Word):
+            unit = SIZE_UNITS.get(rest[1].text.lower())
+            if unit is None:
+                return bad(f"has an unknown unit of size '{rest[1].text}'", "use bytes, KB, MB, GB, KiB, MiB or GiB",
+                           rest[1].span)
+            size = rest[0].value * unit
+        elif len(rest) == 1 and isinstance(rest[0], ast.NumberLit):
+            size = rest[0].value
+        else:
+            return bad("takes a size such as 10 MB, 512 KiB or a number of bytes" + example)
+        if size != size.to_integral_value():
+            return bad("is not a whole number of bytes", span=rest[0].span)
+        return int(size)
     if spec.type in (OptionType.INTEGER, OptionType.DECIMAL):
         if len(rest) == 1 and isinstance(rest[0], ast.NumberLit):
             number = rest[0].value
@@ -416,7 +436,8 @@ def _starts_another(token: ast.OptToken, previous: ast.OptToken) -> bool:
     if not isinstance(token, ast.Word):
         return False
     if isinstance(previous, ast.NumberLit):
-        return token.text not in UNIT_SECONDS  # `check every 30 seconds` is one option
+        # `check every 30 seconds` and `max body 5 MB` are one option each
+        return token.text not in UNIT_SECONDS and token.text.lower() not in SIZE_UNITS
     return isinstance(previous, ast.StringLit | ast.DurationLit | ast.EnvRef | ast.SecretRef)
 
 

@@ -800,7 +800,7 @@ route "Quote"
     mode request reply
     answer timeout 2s
     body timeout 10s
-    max body 65536
+    max body 64 KiB
     rate limit 10
     rate limit window 1s
   read json
@@ -809,3 +809,26 @@ route "Quote"
 end
 """
     assert lint_codes(tmp_path, text) == []
+
+
+@pytest.mark.parametrize(("written", "size"), [
+    ("65536", 65536), ("64 KiB", 65536), ("5 MB", 5_000_000), ("1.5 mib", 1_572_864), ("2 GB", 2_000_000_000),
+    ("100 bytes", 100),
+])
+def test_max_body_takes_a_size_in_bytes_or_with_a_unit(tmp_path: Path, written: str, size: int) -> None:
+    routes = write_routes(tmp_path, INTAKE.replace('post "/v1/orders"', f'post "/v1/orders" max body {written}'),
+                          8080)
+    result = lint([routes])
+    assert result.diagnostics == [] and result.plan is not None
+    assert result.plan.routes["Order intake"].source.options.get("max_body") == size
+
+
+@pytest.mark.parametrize(("written", "message"), [
+    ("5 MiBs", "'max body' has an unknown unit of size 'MiBs'"),
+    ("1.5 bytes", "'max body' is not a whole number of bytes"),
+    ('"5 MB"', "'max body' takes a size such as 10 MB, 512 KiB or a number of bytes"),
+])
+def test_max_body_refuses_what_is_not_a_size(tmp_path: Path, written: str, message: str) -> None:
+    text = INTAKE.replace('post "/v1/orders"', 'post "/v1/orders"\n    max body ' + written)
+    assert [(code, line, text.split(" (")[0]) for code, line, text in lint_codes(tmp_path, text)] == [
+        ("OPT002", 10, message)]

@@ -51,7 +51,7 @@ Options (on the connection: listen and authentication; on the step: the method a
     api key header      default X-Api-Key; api keys: the accepted keys (a secret)
     hmac key            the signing secret; signature header (X-Signature), timestamp header
                         (X-Timestamp), signature window (5m)
-    max body            bytes, default 1 MiB
+    max body            a size (`5 MB`, `512 KiB`, or bytes), default 1 MiB
     rate limit          requests per `rate limit window` (default 1m) per API key; unset: no limit
     idempotency window  how long an Idempotency-Key is remembered, default 1 day
     answer timeout      request-reply: how long the caller waits for the reply, default 5s
@@ -121,10 +121,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "How far a signed request's timestamp may be from crossdock's clock (either way); older "
                "requests are refused as possible replays.",
                default=300.0, example="2m", scope=Scope.CONNECTION, roles=_SOURCE),
-    OptionSpec("max body", OptionType.INTEGER,
-               "The largest request body accepted, in bytes; a larger one is refused with 413 as soon as "
-               "its size is known, without reading it all.",
-               default=1_048_576, example="5242880", roles=_SOURCE),
+    OptionSpec("max body", OptionType.SIZE,
+               "The largest request body accepted; a larger one is refused with 413 as soon as its size is "
+               "known, without reading it all.",
+               default=1_048_576, example="5 MB", roles=_SOURCE),
     OptionSpec("rate limit", OptionType.INTEGER,
                "How many requests one API key (or one client address, without keys) may make per "
                "`rate limit window`; more are refused with 429 and Retry-After. No limit when unset.",
