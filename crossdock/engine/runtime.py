@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup
 
 from crossdock.connectors.base import ConnectorContext, Sink, Source, load_connector
 from crossdock.engine import snapshot
+from crossdock.engine.clock import Clock
 from crossdock.engine.errors import (
     CrossdockError,
     ErrorChain,
@@ -900,7 +901,7 @@ async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
         log.error("could not release a message: %s", _classified(error))
 
 
-async def _slept_unless_stopped(clock: Any, seconds: float, stop: anyio.Event) -> bool:
+async def _slept_unless_stopped(clock: Clock, seconds: float, stop: anyio.Event) -> bool:
     """Sleep `seconds` on `clock`; False (at once) when `stop` is set first."""
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_when, stop, group)
