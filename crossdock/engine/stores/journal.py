@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any
 
 from crossdock.engine.stores.base import JournalEvent
-from crossdock.engine.stores.sqlite import SQLiteDatabase, dumps, ensure_schema, loads, transaction
+from crossdock.engine.stores.sqlite import SQLiteDatabase, dumps, ensure_schema, loads, transaction, where_clause
 
 KEYS_COMPONENT = "journal_keys"
 KEYS_SCHEMA_VERSION = 1
@@ -149,8 +149,9 @@ def _prune(before: float, conn: sqlite3.Connection) -> int:
         straddling = conn.execute("SELECT seq, events FROM journal_stories WHERE first_at < ?",
                                   (before,)).fetchall()
         for seq, text in straddling:
-            kept = [item for item in loads(text) if item[1] >= before]
-            deleted += len(loads(text)) - len(kept)
+            items = loads(text)
+            kept = [item for item in items if item[1] >= before]
+            deleted += len(items) - len(kept)
             conn.execute("UPDATE journal_stories SET events = ?, first_at = ? WHERE seq = ?",
                          (dumps(kept), min(item[1] for item in kept), seq))
         # A key recorded long ago stays while its message has any event left, so a story that is still
@@ -162,14 +163,6 @@ def _prune(before: float, conn: sqlite3.Connection) -> int:
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
-
-
-def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
-    """A WHERE clause from `(sql with one ?, value)` pairs whose value is not None."""
-    used = [(sql, value) for sql, value in conditions if value is not None]
-    if not used:
-        return "", []
-    return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
 
 
 class SQLiteJournal:
@@ -214,7 +207,7 @@ class SQLiteJournal:
         limit: int = 1000,
     ) -> list[JournalEvent]:
         await self.flush()
-        where, params = _where([("correlation_id = ?", correlation_id), ("route = ?", route),
+        where, params = where_clause([("correlation_id = ?", correlation_id), ("route = ?", route),
                                 # a cheap pre-filter; the event's own key is checked below
                                 ("instr(events, ?) > 0", None if business_key is None else dumps(business_key))])
         if correlation_ids is not None:
@@ -246,7 +239,7 @@ class SQLiteJournal:
 
     async def counts(self, *, since: float | None = None) -> dict[str, dict[str, int]]:
         await self.flush()
-        where, params = _where([("s.last_at >= ?", since), ("json_extract(e.value, '$[1]') >= ?", since)])
+        where, params = where_clause([("s.last_at >= ?", since), ("json_extract(e.value, '$[1]') >= ?", since)])
         sql = (f"SELECT s.route, json_extract(e.value, '$[2]'), COUNT(*) FROM journal_stories s, "
                f"json_each(s.events) e{where} GROUP BY 1, 2")
         rows = await self._db.run(lambda conn: conn.execute(sql, params).fetchall())

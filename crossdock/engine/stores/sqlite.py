@@ -256,7 +256,7 @@ STORES_SCHEMA = (
 )
 
 
-def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
+def where_clause(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
     """A WHERE clause from `(sql with one ?, value)` pairs whose value is not None."""
     used = [(sql, value) for sql, value in conditions if value is not None]
     if not used:
@@ -326,14 +326,14 @@ class SQLiteDeadLetterStore:
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[DeadLetter]:
-        where, params = _where([("route = ?", route), ("code = ?", code),
+        where, params = where_clause([("route = ?", route), ("code = ?", code),
                                 ("created_at >= ?", since), ("created_at < ?", until)])
         sql = f"SELECT * FROM dead_letters{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         rows = await self._db.run(lambda conn: conn.execute(sql, [*params, limit, offset]).fetchall())
         return [_dead_letter(row) for row in rows]
 
     async def count(self, route: str | None = None) -> int:
-        where, params = _where([("route = ?", route)])
+        where, params = where_clause([("route = ?", route)])
         return await self._db.run(
             lambda conn: conn.execute(f"SELECT COUNT(*) FROM dead_letters{where}", params).fetchone()[0])
 
@@ -350,7 +350,7 @@ class SQLiteDeadLetterStore:
         return await self._db.run(partial(_delete_ids, unique))
 
     async def purge(self, *, route: str | None = None, before: float | None = None) -> int:
-        where, params = _where([("route = ?", route), ("created_at < ?", before)])
+        where, params = where_clause([("route = ?", route), ("created_at < ?", before)])
         return await self._db.run(lambda conn: _changes(conn, f"DELETE FROM dead_letters{where}", params))
 
 
