@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from crossdock.dsl.diagnostics import DiagnosticBag, Span, did_you_mean
 from crossdock.dsl.options import OptionSpec, ResolvedOptions, Role
@@ -80,6 +80,20 @@ class ConnectorContext:
         """
         path = Path(value)
         return path if path.is_absolute() else self.data_dir / path
+
+
+SWAPPING_KEY = "swapping"
+"""Set (to True) in `ConnectorContext.shared` while the engine swaps routes for a reload: a shared
+resource whose last user leaves then may stay open for the new version of the route."""
+
+
+@runtime_checkable
+class SharedResource(Protocol):
+    """Something kept in `ConnectorContext.shared` that a reload may leave with nobody using it."""
+
+    async def settle(self) -> None:
+        """Called once a reload's new routes have started: close what stayed open and nobody took back."""
+        ...
 
 
 class Source(Protocol):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup
 
+from crossdock.connectors.base import SWAPPING_KEY, SharedResource
 from crossdock.engine.plan import Plan
 from crossdock.engine.runtime import RouteRunner
 from crossdock.engine.services import Services
@@ -34,6 +35,8 @@ STORE_FILE = "crossdock.db"
 JOURNAL_FLUSH_SECONDS = 1.0
 DEFAULT_JOURNAL_RETENTION = 30 * 86400.0
 JOURNAL_PRUNE_SECONDS = 3600.0
+SWAP_OPEN_TIMEOUT = 30.0
+"""How long a reload waits for its new routes to open before shared resources nobody took are closed."""
 
 Watch = Callable[[anyio.Event], Awaitable[None]]
 """A task run next to the routes until the engine stops (`crossdock run --watch`: the route watcher)."""
@@ -157,9 +160,15 @@ class Engine:
             running.stop.set()
 
     async def _all_done(self) -> None:
-        # a reload may replace runners meanwhile: look again until none is left running
-        while pending := [r.done for r in self._running.values() if not r.done.is_set()]:
-            await pending[0].wait()
+        # a reload may replace runners meanwhile: look again until none is left running, and not in
+        # the middle of a swap (its old routes done, its new ones not started yet)
+        assert self._swapping is not None
+        while True:
+            while pending := [r.done for r in self._running.values() if not r.done.is_set()]:
+                await pending[0].wait()
+            async with self._swapping:
+                if all(r.done.is_set() for r in self._running.values()):
+                    return
 
     async def apply(self, plan: Plan, changed: Iterable[str] = ()) -> RouteChanges:
         """Swap in `plan` without losing or repeating a message.
@@ -180,21 +189,32 @@ class Engine:
             )
             if self._stopping:
                 return RouteChanges()
-            leaving = [self._running[n] for n in (*changes.removed, *changes.changed) if n in self._running]
-            for running in leaving:
-                running.stop.set()
-            for running in leaving:
-                await running.done.wait()
-            self.plan = plan
-            self.services.partners = plan.partners
-            self.services.shared["plan"] = plan
-            for name in changes.removed:
-                del self.runners[name]
-                self._running.pop(name, None)
-            for name in (*changes.changed, *changes.added):
-                self.runners[name] = RouteRunner(plan.routes[name], self.services, self.stats.route(name))
-                if not self._stopping:
-                    self._start(name)
+            shared = self.services.shared
+            shared[SWAPPING_KEY] = True  # an HTTP port a changed route leaves stays open for its new version
+            try:
+                leaving = [self._running[n] for n in (*changes.removed, *changes.changed) if n in self._running]
+                for running in leaving:
+                    running.stop.set()
+                for running in leaving:
+                    await running.done.wait()
+                self.plan = plan
+                self.services.partners = plan.partners
+                shared["plan"] = plan
+                for name in changes.removed:
+                    del self.runners[name]
+                    self._running.pop(name, None)
+                for name in (*changes.changed, *changes.added):
+                    self.runners[name] = RouteRunner(plan.routes[name], self.services, self.stats.route(name))
+                    if not self._stopping:
+                        self._start(name)
+                with anyio.move_on_after(SWAP_OPEN_TIMEOUT):
+                    for name in (*changes.changed, *changes.added):
+                        await self.runners[name].opened.wait()
+            finally:
+                shared.pop(SWAPPING_KEY, None)
+                for resource in list(shared.values()):
+                    if isinstance(resource, SharedResource):
+                        await resource.settle()
             return changes
 
     def route_states(self) -> dict[str, str]:

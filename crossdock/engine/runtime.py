@@ -137,6 +137,8 @@ class RouteRunner:
         self.failure: CrossdockError | None = None
         self.waiting: CrossdockError | None = None
         """Why the route's connectors could not open yet, while it tries again (None once they did)."""
+        self.opened = anyio.Event()
+        """Set once the first try at opening the connectors is over, whatever came of it."""
         # recent good answers of `call` steps, for the fallback when the system called is down
         self.answers: OrderedDict[tuple[str, str, bytes], tuple[float, Any]] = OrderedDict()
 
@@ -182,8 +184,11 @@ class RouteRunner:
         while True:
             async with AsyncExitStack() as stack:
                 try:
-                    await self.open_sinks(stack)
-                    source = await stack.enter_async_context(self.open_source())
+                    try:
+                        await self.open_sinks(stack)
+                        source = await stack.enter_async_context(self.open_source())
+                    finally:
+                        self.opened.set()
                 except TransientError as error:
                     if once:
                         self.fail(error, "could not start")

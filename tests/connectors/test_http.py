@@ -539,6 +539,34 @@ async def test_a_path_whose_route_just_stopped_answers_503_retry_then_404(
     assert (gone[0], gone[2]["error"]) == (404, "HTP040")
 
 
+async def test_a_reload_of_the_only_route_on_a_port_keeps_the_port_open(tmp_path: Path) -> None:
+    async with serving(tmp_path, INTAKE) as api:
+        hub = server_module.HttpHub.of(api.engine.services.shared)
+        [before] = hub.servers.values()
+        answers: list[int] = []
+        refused: list[Exception] = []
+        swapped = anyio.Event()
+
+        async def keep_posting() -> None:
+            while not swapped.is_set():
+                try:
+                    answers.append((await api.post("/v1/orders", ORDER))[0])
+                except aiohttp.ClientConnectionError as error:
+                    refused.append(error)
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(keep_posting)
+            await eventually(lambda: len(answers) >= 3, "a few orders went in before the reload")
+            await api.engine.apply(api.engine.plan, changed=["Order intake"])
+            await eventually(lambda: len(answers) >= 3 and answers[-1] == 202, "the new version takes orders")
+            swapped.set()
+        [after] = hub.servers.values()
+    assert after is before  # the same server the whole time: the port never closed
+    assert refused == []
+    assert set(answers) <= {202, 503}  # 503 (try again) only while the route was swapped
+
+
 RETURNS = """
 route "Returns intake"
   from http "api" post "/v1/returns"

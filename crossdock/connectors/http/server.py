@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from crossdock.connectors.base import SWAPPING_KEY
 from crossdock.connectors.http import openapi
 from crossdock.connectors.http.inbox import Inbox
 from crossdock.connectors.http.problems import (
@@ -262,11 +263,22 @@ class HttpHub:
             return server
 
     async def release_server(self, server: HttpServer) -> None:
-        """One user fewer; the last one stops the server."""
+        """One user fewer; the last one stops the server, unless a reload is swapping routes: then it
+        stays up (its paths answering 503, try again) for the new version, until :meth:`settle`."""
         async with self._lock:
             if self._forget(server):
+                if self.shared.get(SWAPPING_KEY):
+                    return
                 del self.servers[server.listen]
                 await server.stop()
+
+    async def settle(self) -> None:
+        """After a reload: stop the servers it left without a route."""
+        async with self._lock:
+            for listen, server in list(self.servers.items()):
+                if server not in self._users:
+                    del self.servers[listen]
+                    await server.stop()
 
     async def inbox(self, path: Path) -> Inbox:
         """The inbox in `path`, opened if this is its first user; pair with :meth:`release_inbox`."""
