@@ -203,13 +203,15 @@ class Engine:
                 for name in changes.removed:
                     del self.runners[name]
                     self._running.pop(name, None)
+                started = []
                 for name in (*changes.changed, *changes.added):
                     self.runners[name] = RouteRunner(plan.routes[name], self.services, self.stats.route(name))
                     if not self._stopping:
                         self._start(name)
+                        started.append(self.runners[name])
                 with anyio.move_on_after(SWAP_OPEN_TIMEOUT):
-                    for name in (*changes.changed, *changes.added):
-                        await self.runners[name].opened.wait()
+                    for runner in started:
+                        await runner.opened.wait()
             finally:
                 shared.pop(SWAPPING_KEY, None)
                 for resource in list(shared.values()):
