@@ -168,6 +168,19 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
 }
 
 
+# The admin port's answers (`crossdock run --admin`): code: (HTTP status, meaning).
+ADMIN_CODES: dict[str, tuple[int, str]] = {
+    "ADM001": (0, "The admin address cannot be listened on (in use, not this machine's, no permission); "
+                  "`crossdock run` exits 1."),
+    "ADM400": (400, "A bad request: a `name[]` that is not a metric name, an Accept version that is not one."),
+    "ADM401": (401, "A write action (replay, purge) without the admin user and password."),
+    "ADM403": (403, "Write actions are disabled: no admin password is set (CROSSDOCK_ADMIN_PASSWORD)."),
+    "ADM404": (404, "Nothing is served at that path."),
+    "ADM405": (405, "The path is served, but not for that method."),
+    "ADM500": (500, "The admin endpoint failed; the daemon's log has the traceback."),
+}
+
+
 def render_error_codes() -> str:
     """docs/errors.md."""
     lines = [
@@ -181,6 +194,16 @@ def render_error_codes() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {code} | {kind} | {text} |" for code, (kind, text) in ERROR_CODES.items()]
+    lines += [
+        "",
+        "## Admin port answers",
+        "",
+        "What `crossdock run --admin` answers with, as JSON `{\"error\": code, \"message\": ...}`.",
+        "",
+        "| code | HTTP status | meaning |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {code} | {status or '-'} | {text} |" for code, (status, text) in ADMIN_CODES.items()]
     return "\n".join(lines) + "\n"
 
 

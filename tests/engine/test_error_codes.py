@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from crossdock.engine.error_codes import ERROR_CODES, render_error_codes
+from crossdock.engine.error_codes import ADMIN_CODES, ERROR_CODES, render_error_codes
 
 REPO = Path(__file__).resolve().parents[2]
 RAISED = re.compile(r'code ?= ?"((?:X12-)?[A-Z]{1,4}\d{3})"')
@@ -26,6 +26,14 @@ def test_every_raised_code_is_documented() -> None:
     codes = raised_codes()
     assert {"D103", "M001", "FIL001", "SQL001"} <= codes  # the scan itself works
     assert codes - set(ERROR_CODES) == set()
+
+
+def test_every_admin_answer_code_is_documented_with_its_status() -> None:
+    text = (REPO / "crossdock" / "ops" / "admin.py").read_text(encoding="utf-8")
+    answered = set(re.findall(r'problem\((\d{3}), "(ADM\d{3})"', text))
+    assert ("405", "ADM405") in answered  # the scan itself works
+    assert {(str(ADMIN_CODES[code][0]), code) for _, code in answered} == answered
+    assert set(re.findall(r'code="(ADM\d{3})"', text)) <= set(ADMIN_CODES)
 
 
 def test_docs_errors_md_is_generated_from_the_table() -> None:
