@@ -1,7 +1,9 @@
 """What the runtime keeps besides messages: dead letters, idempotency keys and the journal.
 
-Each store is a small async Protocol so that the embedded SQLite implementation
-(:mod:`crossdock.engine.stores.sqlite`) and a shared PostgreSQL one can stand behind the same runtime.
+Each store is a small async Protocol so that the embedded SQLite implementation (dead letters and
+idempotency keys in :mod:`crossdock.engine.stores.sqlite`, the journal in
+:mod:`crossdock.engine.stores.journal`, opened together by :mod:`crossdock.engine.stores.embedded`)
+and a shared PostgreSQL one can stand behind the same runtime.
 All times are epoch seconds (floats) taken from the runtime's clock and passed in, so stores never
 read the wall clock themselves and tests drive expiry with a ManualClock.
 """
