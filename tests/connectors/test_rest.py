@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import formatdate
 from pathlib import Path
@@ -31,20 +31,6 @@ BEARER = "bearer-7c1e0a"
 BASIC_PASSWORD = "basic-pass-5d2"
 API_KEY = "api-key-31b9"
 ORDER = b'{"po": "PO-1", "warehouse": "DAL"}'
-
-
-@pytest.fixture(scope="module")
-def erp_server() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def erp(erp_server: ErpStandIn) -> ErpStandIn:
-    erp_server.reset()
-    return erp_server
 
 
 def sink_options(erp: ErpStandIn, request: tuple[str, str] = ("post", "/orders"), **extra: Any) -> dict[str, Any]:

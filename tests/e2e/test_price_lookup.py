@@ -4,7 +4,6 @@ while the ERP is down (request-reply intake, a `call` step, a map and `reply`)."
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -22,16 +21,6 @@ pytestmark = pytest.mark.anyio
 
 ROUTES = Path(__file__).resolve().parents[2] / "examples" / "price-lookup" / "routes"
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def erp() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
 
 
 async def test_prices_are_answered_and_the_last_answer_stands_in_while_the_erp_is_down(

@@ -45,20 +45,6 @@ TOKEN = "erp-token-5c1d"
 DLQ = "erp.orders.dlq"
 
 
-@pytest.fixture(scope="module")
-def erp_server() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def erp(erp_server: ErpStandIn) -> ErpStandIn:
-    erp_server.reset()
-    return erp_server
-
-
 @pytest.fixture
 def amqp_url(rabbitmq_node: RabbitMQNode) -> Iterator[str]:
     """A virtual host of this test's own, so the example's fixed queue names start empty."""

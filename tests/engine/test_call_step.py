@@ -44,14 +44,6 @@ end
 """
 
 
-@pytest.fixture(scope="module")
-def erp() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def recording_sink(monkeypatch: pytest.MonkeyPatch, erp: ErpStandIn) -> Iterator[None]:
     monkeypatch.setitem(connectors._REGISTRY, "recording", "recording_connector")

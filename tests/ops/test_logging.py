@@ -62,20 +62,6 @@ end
 """
 
 
-@pytest.fixture(scope="module")
-def erp_server() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def erp(erp_server: ErpStandIn) -> ErpStandIn:
-    erp_server.reset()
-    return erp_server
-
-
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
     """The root logger configured as `crossdock run` does, into a buffer; put back afterwards."""

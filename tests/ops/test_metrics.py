@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -61,20 +60,6 @@ end
 
 def order(po: str, qty: int = 1) -> bytes:
     return json.dumps({"po": po, "qty": qty}).encode()
-
-
-@pytest.fixture(scope="module")
-def erp_server() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def erp(erp_server: ErpStandIn) -> ErpStandIn:
-    erp_server.reset()
-    return erp_server
 
 
 async def test_a_scripted_run_gives_exact_counts_latency_observations_and_store_gauges(

@@ -33,20 +33,6 @@ PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 
-@pytest.fixture(scope="module")
-def erp_server() -> Iterator[ErpStandIn]:
-    server = ErpStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def erp(erp_server: ErpStandIn) -> ErpStandIn:
-    erp_server.reset()
-    return erp_server
-
-
 @pytest.fixture
 def spans() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()

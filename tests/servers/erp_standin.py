@@ -14,9 +14,11 @@ import asyncio
 import base64
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -206,3 +208,19 @@ class ErpStandIn:
         if lifetime is not None:
             body["expires_in"] = lifetime
         return web.json_response(body)
+
+
+@pytest.fixture(scope="module")
+def erp_server() -> Iterator[ErpStandIn]:
+    """An ERP stand-in on a free loopback port, one per test module."""
+    server = ErpStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def erp(erp_server: ErpStandIn) -> ErpStandIn:
+    """The module's ERP stand-in with its queued answers and recorded requests cleared for this test."""
+    erp_server.reset()
+    return erp_server
