@@ -1,7 +1,7 @@
 """Shared pytest configuration."""
 
 import pytest
-from servers.erp_standin import erp, erp_server  # noqa: F401  (an ERP stand-in per test module)
+from servers.erp_standin import channel_servers, channels, erp, erp_server  # noqa: F401  (HTTP stand-ins per module)
 from servers.rabbitmq import rabbitmq, rabbitmq_node  # noqa: F401  (the session's RabbitMQ node)
 from servers.sshd import sshd  # noqa: F401  (the session's OpenSSH server)
 

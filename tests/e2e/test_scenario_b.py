@@ -43,26 +43,14 @@ QUEUES = {"wms.dal.stock": ["dal-wid-100", "dal-gad-200", "dal-cab-300"],
 SHOP_KEY, MARKETPLACE_TOKEN = "shop-key-77", "mkt-token-31"
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[ErpStandIn, ErpStandIn]]:
-    webstore, marketplace = ErpStandIn(), ErpStandIn()
-    webstore.start()
-    marketplace.start()
-    yield webstore, marketplace
-    webstore.stop()
-    marketplace.stop()
+@pytest.fixture
+def webstore(channels: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
+    return channels[0]
 
 
 @pytest.fixture
-def webstore(servers: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
-    servers[0].reset()
-    return servers[0]
-
-
-@pytest.fixture
-def marketplace(servers: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
-    servers[1].reset()
-    return servers[1]
+def marketplace(channels: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
+    return channels[1]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -43,23 +43,6 @@ BAD = (EXAMPLE / "samples" / "pricelist-bad-currency.xml").read_bytes()
 XXE = (EXAMPLE / "samples" / "pricelist-xxe.xml").read_bytes()
 ROUTE = "ERP price lists to the channels"
 ERP_KEY, SHOP_KEY, MARKETPLACE_TOKEN = "erp-push-key-4", "shop-key-77", "mkt-token-31"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[ErpStandIn, ErpStandIn]]:
-    webstore, marketplace = ErpStandIn(), ErpStandIn()
-    webstore.start()
-    marketplace.start()
-    yield webstore, marketplace
-    webstore.stop()
-    marketplace.stop()
-
-
-@pytest.fixture
-def channels(servers: tuple[ErpStandIn, ErpStandIn]) -> tuple[ErpStandIn, ErpStandIn]:
-    for server in servers:
-        server.reset()
-    return servers
 
 
 

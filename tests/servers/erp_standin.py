@@ -224,3 +224,22 @@ def erp(erp_server: ErpStandIn) -> ErpStandIn:
     """The module's ERP stand-in with its queued answers and recorded requests cleared for this test."""
     erp_server.reset()
     return erp_server
+
+
+@pytest.fixture(scope="module")
+def channel_servers() -> Iterator[tuple[ErpStandIn, ErpStandIn]]:
+    """Two stand-ins per test module, for the sales channels: a web store and a marketplace API."""
+    webstore, marketplace = ErpStandIn(), ErpStandIn()
+    webstore.start()
+    marketplace.start()
+    yield webstore, marketplace
+    webstore.stop()
+    marketplace.stop()
+
+
+@pytest.fixture
+def channels(channel_servers: tuple[ErpStandIn, ErpStandIn]) -> tuple[ErpStandIn, ErpStandIn]:
+    """The module's web store and marketplace stand-ins, both reset for this test."""
+    for server in channel_servers:
+        server.reset()
+    return channel_servers
