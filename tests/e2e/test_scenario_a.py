@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aio_pika
@@ -23,7 +21,6 @@ import anyio
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from servers.erp_standin import Answer, ErpStandIn
-from servers.rabbitmq import RabbitMQNode
 from servers.sshd import SshServer
 
 from crossdock.cli import main as cli_main
@@ -43,23 +40,6 @@ GOLDEN = json.loads((ROUTES / "fixtures" / "acme-850.order.json").read_text())
 ROUTE = "Acme 850s to the ERP"
 TOKEN = "erp-token-5c1d"
 DLQ = "erp.orders.dlq"
-
-
-@pytest.fixture
-def amqp_url(rabbitmq_node: RabbitMQNode) -> Iterator[str]:
-    """A virtual host of this test's own, so the example's fixed queue names start empty."""
-    vhost = f"scenario-a-{uuid.uuid4().hex[:8]}"
-    rabbitmq_node.ctl("add_vhost", vhost)
-    rabbitmq_node.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{rabbitmq_node.url}{vhost}"
-    rabbitmq_node.ctl("delete_vhost", vhost)
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        yield await connection.channel()
 
 
 class Acme:

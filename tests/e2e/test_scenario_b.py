@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ import anyio
 import pytest
 from aio_pika.abc import AbstractChannel
 from servers.erp_standin import Answer, ErpStandIn
-from servers.rabbitmq import RabbitMQNode
 
 from crossdock.cli import main as cli_main
 from crossdock.dsl.lint import lint
@@ -51,23 +48,6 @@ def webstore(channels: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
 @pytest.fixture
 def marketplace(channels: tuple[ErpStandIn, ErpStandIn]) -> ErpStandIn:
     return channels[1]
-
-
-@pytest.fixture
-def amqp_url(rabbitmq_node: RabbitMQNode) -> Iterator[str]:
-    """A virtual host of this test's own, so the example's fixed queue names start empty."""
-    vhost = f"scenario-b-{uuid.uuid4().hex[:8]}"
-    rabbitmq_node.ctl("add_vhost", vhost)
-    rabbitmq_node.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{rabbitmq_node.url}{vhost}"
-    rabbitmq_node.ctl("delete_vhost", vhost)
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        yield await connection.channel()
 
 
 async def publish_samples(broker: AbstractChannel) -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +26,6 @@ import anyio
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from servers.ports import free_port
-from servers.rabbitmq import RabbitMQNode
 
 from crossdock.cli import main as cli_main
 from crossdock.connectors.http.inbox import Inbox
@@ -47,25 +45,6 @@ SAMPLES = EXAMPLE / "samples"
 ROUTE = "Web orders over REST"
 QUEUE = "erp.orders.in"
 KEYS = "webstore-key-1\nmarketplace-key-2\n"
-
-
-
-
-@pytest.fixture
-def amqp_url(rabbitmq_node: RabbitMQNode) -> Iterator[str]:
-    """A virtual host of this test's own, so the example's fixed exchange and queue start empty."""
-    vhost = f"scenario-c-{uuid.uuid4().hex[:8]}"
-    rabbitmq_node.ctl("add_vhost", vhost)
-    rabbitmq_node.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{rabbitmq_node.url}{vhost}"
-    rabbitmq_node.ctl("delete_vhost", vhost)
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        yield await connection.channel()
 
 
 async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> None:

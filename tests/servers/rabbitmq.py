@@ -25,12 +25,14 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel
 
 from servers.ports import free_port
 
@@ -208,3 +210,22 @@ def rabbitmq_node() -> Iterator[RabbitMQNode]:
 def rabbitmq(rabbitmq_node: RabbitMQNode) -> str:
     """The AMQP URL of the session's RabbitMQ node."""
     return rabbitmq_node.url
+
+
+@pytest.fixture
+def amqp_url(rabbitmq_node: RabbitMQNode) -> Iterator[str]:
+    """The URL of a virtual host of this test's own, so that fixed queue and exchange names (an
+    example's) start empty; deleted afterwards. A module overrides it to share the default one."""
+    vhost = f"test-{uuid.uuid4().hex[:8]}"
+    rabbitmq_node.ctl("add_vhost", vhost)
+    rabbitmq_node.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"{rabbitmq_node.url}{vhost}"
+    rabbitmq_node.ctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+async def broker(amqp_url: str) -> AsyncIterator[AbstractChannel]:
+    """A plain aio-pika channel on `amqp_url`, to look at (and act on) the broker behind crossdock's back."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        yield await connection.channel()
