@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import anyio
 import anyio.to_thread
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, DeliveryMode
+from polling import eventually as eventually_within
 from servers.rabbitmq import RabbitMQNode
 from yarl import URL
 
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.anyio
 
 CONTEXT = ConnectorContext(owner="test_amqp")
 DEADLINE = 60.0  # seconds a broker may need to reconnect, restore consumers or dead-letter
+eventually = partial(eventually_within, within=DEADLINE)
 
 
 def unique(prefix: str) -> str:
@@ -70,15 +73,6 @@ async def take_all(channel: AbstractChannel, queue: str) -> list[AbstractIncomin
     while (got := await declared.get(no_ack=True, fail=False)) is not None:
         taken.append(got)
     return taken
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll `check` until it holds; fail after DEADLINE seconds."""
-    with anyio.move_on_after(DEADLINE):
-        while not await check():
-            await anyio.sleep(0.05)
-        return
-    pytest.fail(f"still not true after {DEADLINE:.0f}s: {what}")
 
 
 async def next_inbound(received: AsyncIterator[Inbound]) -> Inbound:

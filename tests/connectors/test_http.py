@@ -9,7 +9,7 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +21,7 @@ import anyio
 import gate_connector
 import pytest
 from gate_connector import RECEIVED, WAITING, gate
+from polling import eventually as eventually_within
 from servers.ports import free_port
 
 from crossdock.connectors import base as connectors
@@ -34,6 +35,8 @@ from crossdock.engine.runtime import Services
 from crossdock.engine.stores.base import DeadLetter
 
 pytestmark = pytest.mark.anyio
+
+eventually = partial(eventually_within, within=10.0)
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = "key-one, key-two"
@@ -153,21 +156,6 @@ class Api:
     async def ready(self) -> tuple[int, Any]:
         status, _, body = await self.get("/ready", key=None)
         return status, body
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 10.0) -> None:
-    """Wait until `check()` holds (an async check is awaited); fail after `within` seconds. A guard
-    against hanging, not a timed assertion: the tests never depend on how fast anything is."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {within}s: {what}")
-        await anyio.sleep(0.02)
 
 
 def write_routes(tmp_path: Path, text: str, port: int, extra: str = "") -> Path:

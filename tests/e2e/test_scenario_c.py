@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +24,7 @@ import aiohttp
 import anyio
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from polling import eventually
 from servers.ports import free_port
 
 from crossdock.cli import main as cli_main
@@ -45,20 +45,6 @@ SAMPLES = EXAMPLE / "samples"
 ROUTE = "Web orders over REST"
 QUEUE = "erp.orders.in"
 KEYS = "webstore-key-1\nmarketplace-key-2\n"
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> None:
-    """Wait until `check()` (awaited when it is a coroutine) holds: a guard against hanging, not a timing."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {within}s: {what}")
-        await anyio.sleep(0.05)
 
 
 @dataclass

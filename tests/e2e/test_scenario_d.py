@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from polling import eventually
 from servers.erp_standin import Answer, ErpStandIn
 from servers.ports import free_port
 
@@ -45,15 +46,6 @@ ROUTE = "ERP price lists to the channels"
 ERP_KEY, SHOP_KEY, MARKETPLACE_TOKEN = "erp-push-key-4", "shop-key-77", "mkt-token-31"
 
 
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> None:
-    """Wait until `check()` holds: a guard against hanging, not a timing."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {within}s: {what}")
-        await anyio.sleep(0.05)
 
 
 @dataclass
