@@ -9,6 +9,7 @@ import aiohttp
 import anyio
 import pytest
 from ops_world import admin_of, engine_for, names, run_once, scrape, value, write_project
+from polling import eventually
 from prometheus_client import REGISTRY
 from servers.erp_standin import Answer, ErpStandIn
 from servers.ports import free_port
@@ -181,17 +182,17 @@ async def test_in_flight_its_age_and_the_http_inbox_while_a_sink_holds_a_message
         stop = anyio.Event()
         async with anyio.create_task_group() as group, admin_of(engine) as (_, url):
             group.start_soon(lambda: engine.run(once=False, stop=stop, drain_timeout=5))
-            await _eventually(lambda: _ready(client, port))
+            await eventually(lambda: _ready(client, port), "the admin port answers /ready", within=10.0)
             for po in ("PO-1", "PO-2", "PO-3"):
                 async with client.post(f"http://127.0.0.1:{port}/v1/orders", data=order(po),
                                        headers={"Content-Type": "application/json"}) as answer:
                     assert answer.status == 202
-            await _eventually(lambda: len(erp.requests) == 1)  # the first one is held at the ERP
+            await eventually(lambda: len(erp.requests) == 1, "the first order is at the ERP", within=10.0)  # the first one is held at the ERP
             clock.advance(5)
             held = await scrape(url)
             erp.release()
-            await _eventually(lambda: len(erp.requests) == 3)
-            await _eventually(lambda: engine.stats.routes["intake"].acked == 3)
+            await eventually(lambda: len(erp.requests) == 3, "three orders reached the ERP", within=10.0)
+            await eventually(lambda: engine.stats.routes["intake"].acked == 3, "three orders acknowledged", within=10.0)
             done = await scrape(url)
             stop.set()
 
@@ -212,18 +213,6 @@ async def _ready(client: aiohttp.ClientSession, port: int) -> bool:
             return answer.status == 200
     except aiohttp.ClientConnectionError:
         return False
-
-
-async def _eventually(check, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until `check()` holds; a guard against hanging, never a timed assertion."""
-    with anyio.fail_after(within):
-        while True:
-            result = check()
-            if hasattr(result, "__await__"):
-                result = await result
-            if result:
-                return
-            await anyio.sleep(0.01)
 
 
 async def test_each_engine_has_its_own_registry_and_the_global_one_holds_none_of_it(tmp_path: Path) -> None:
