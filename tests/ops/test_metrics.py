@@ -187,7 +187,7 @@ async def test_in_flight_its_age_and_the_http_inbox_while_a_sink_holds_a_message
                 async with client.post(f"http://127.0.0.1:{port}/v1/orders", data=order(po),
                                        headers={"Content-Type": "application/json"}) as answer:
                     assert answer.status == 202
-            await eventually(lambda: len(erp.requests) == 1, "the first order is at the ERP", within=10.0)  # the first one is held at the ERP
+            await eventually(lambda: len(erp.requests) == 1, "the first order is held at the ERP", within=10.0)
             clock.advance(5)
             held = await scrape(url)
             erp.release()
