@@ -33,14 +33,21 @@ from functools import partial
 from typing import Any
 
 from crossdock.engine.stores.base import JournalEvent
-from crossdock.engine.stores.sqlite import SQLiteDatabase, dumps, ensure_schema, loads, transaction, where_clause
+from crossdock.engine.stores.sqlite import (
+    IDS_PER_STATEMENT,
+    SQLiteDatabase,
+    dumps,
+    ensure_schema,
+    loads,
+    marks,
+    transaction,
+    where_clause,
+)
 
 KEYS_COMPONENT = "journal_keys"
 KEYS_SCHEMA_VERSION = 1
 STORIES_COMPONENT = "journal_stories"
 STORIES_SCHEMA_VERSION = 1
-
-_IDS_PER_STATEMENT = 500  # well under SQLite's limit on bound parameters
 
 _KEYS_SCHEMA = (
     """CREATE TABLE journal_keys (
@@ -161,10 +168,6 @@ def _prune(before: float, conn: sqlite3.Connection) -> int:
     return int(deleted)
 
 
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
 class SQLiteJournal:
     """:class:`~crossdock.engine.stores.base.Journal` on ``journal_stories`` (see the module)."""
 
@@ -211,8 +214,8 @@ class SQLiteJournal:
                                 # a cheap pre-filter; the event's own key is checked below
                                 ("instr(events, ?) > 0", None if business_key is None else dumps(business_key))])
         if correlation_ids is not None:
-            ids = list(dict.fromkeys(correlation_ids))[:_IDS_PER_STATEMENT]
-            where += (" AND " if where else " WHERE ") + f"correlation_id IN ({_marks(ids)})"
+            ids = list(dict.fromkeys(correlation_ids))[:IDS_PER_STATEMENT]
+            where += (" AND " if where else " WHERE ") + f"correlation_id IN ({marks(ids)})"
             params += ids
         # every row holds at least one event no older than its first, so the first `limit` rows by
         # first_at hold the `limit` oldest events
@@ -231,8 +234,8 @@ class SQLiteJournal:
 
     async def keys_of(self, correlation_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         await self.flush()
-        ids = list(dict.fromkeys(correlation_ids))[:_IDS_PER_STATEMENT]
-        sql = (f"SELECT correlation_id, route, key FROM journal_keys WHERE correlation_id IN ({_marks(ids)}) "
+        ids = list(dict.fromkeys(correlation_ids))[:IDS_PER_STATEMENT]
+        sql = (f"SELECT correlation_id, route, key FROM journal_keys WHERE correlation_id IN ({marks(ids)}) "
                "ORDER BY at, key")
         rows = await self._db.run(lambda conn: conn.execute(sql, ids).fetchall())
         return [(row[0], row[1], row[2]) for row in rows]

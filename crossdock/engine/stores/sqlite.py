@@ -354,16 +354,20 @@ class SQLiteDeadLetterStore:
         return await self._db.run(lambda conn: _changes(conn, f"DELETE FROM dead_letters{where}", params))
 
 
-_IDS_PER_STATEMENT = 500  # well under SQLite's limit on bound parameters
+IDS_PER_STATEMENT = 500  # well under SQLite's limit on bound parameters
+
+
+def marks(values: Sequence[Any]) -> str:
+    """`?, ?, ?`: one placeholder per value, for an `IN (...)`."""
+    return ", ".join("?" for _ in values)
 
 
 def _delete_ids(ids: Sequence[str], conn: sqlite3.Connection) -> int:
     deleted = 0
     with transaction(conn):
-        for start in range(0, len(ids), _IDS_PER_STATEMENT):
-            chunk = ids[start:start + _IDS_PER_STATEMENT]
-            marks = ", ".join("?" for _ in chunk)
-            deleted += conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chunk).rowcount
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            chunk = ids[start:start + IDS_PER_STATEMENT]
+            deleted += conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks(chunk)})", chunk).rowcount
     return deleted
 
 
