@@ -230,15 +230,19 @@ class Console:
             results = await actions.purge(self.context, entries)
         return self.render(request, "action.html", section="dead_letters", action="Purge", results=results)
 
-    async def _authorized_form(self, request: Request) -> dict[str, list[str]]:
-        """The form of a write action, after the credentials (401) and the CSRF token (403) are checked."""
+    def _require_admin(self, request: Request, off: str, needed: str) -> None:
+        """403 titled `off` when the daemon has no admin password; 401 saying `needed` without the credentials."""
         auth = self.context.auth
         if not auth.configured:
-            raise ConsoleError(403, "Write actions are off",
+            raise ConsoleError(403, off,
                                "the daemon has no admin password: set CROSSDOCK_ADMIN_PASSWORD and restart it")
         if auth.user(request) is None:
-            raise ConsoleError(401, "Log in required", "replay and purge need the admin credentials",
+            raise ConsoleError(401, "Log in required", needed,
                                {"www-authenticate": f'Basic realm="{auth.realm}", charset="UTF-8"'})
+
+    async def _authorized_form(self, request: Request) -> dict[str, list[str]]:
+        """The form of a write action, after the credentials (401) and the CSRF token (403) are checked."""
+        self._require_admin(request, "Write actions are off", "replay and purge need the admin credentials")
         fields = await params.form(request)
         if not self.context.csrf.valid(request, fields.get(CSRF_FIELD, [""])[-1]):
             raise ConsoleError(403, "Form expired",
@@ -278,13 +282,7 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         """Ask the browser for the admin credentials, then go back where the operator came from."""
-        auth = self.context.auth
-        if not auth.configured:
-            raise ConsoleError(403, "Log in is off",
-                               "the daemon has no admin password: set CROSSDOCK_ADMIN_PASSWORD and restart it")
-        if auth.user(request) is None:
-            raise ConsoleError(401, "Log in required", "give the admin user and password to replay and purge",
-                               {"www-authenticate": f'Basic realm="{auth.realm}", charset="UTF-8"'})
+        self._require_admin(request, "Log in is off", "give the admin user and password to replay and purge")
         root = request.url_for("routes").path
         target = request.query_params.get("next", "")
         # Only a path inside the console: never an open redirect to another site.
