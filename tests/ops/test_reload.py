@@ -1,79 +1,45 @@
 """Hot reload (`crossdock run --watch`): edited route files are swapped in without losing or repeating a
 message; files that do not lint keep the old routes running and say why.
 
-The routes read JSON files from a folder and deliver them to a `gate` sink defined here: it holds every
-message until the test opens its gate, so a reload happens while messages are in flight.
+The routes read JSON files from a folder and deliver them to the `gate` test sink
+(tests/gate_connector.py): it holds every message until the test opens its gate, so a reload
+happens while messages are in flight.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
 
 import anyio
+import gate_connector
 import pytest
+from gate_connector import RECEIVED, WAITING, gate
 
 from crossdock.cli import main
 from crossdock.connectors import base as connectors
-from crossdock.connectors.base import ConnectorContext, ConnectorSpec
 from crossdock.dsl.lint import lint
-from crossdock.dsl.options import OptionSpec, OptionType, Role
 from crossdock.engine.engine import Engine, embedded_stores
-from crossdock.engine.message import Message
 from crossdock.engine.services import Services
 from crossdock.ops.reload import RouteWatcher
 
 pytestmark = pytest.mark.anyio
 
-# ---- a sink that holds messages until its gate opens ---------------------------------------------
-
-SPEC = ConnectorSpec(
-    kind="gate",
-    description="Test sink: waits until its gate is open, then records the message.",
-    roles=frozenset({Role.SINK}),
-    options=(OptionSpec("name", OptionType.STRING, "Which gate the sink waits on.", required=True),),
-    connection="none",
-)
-GATES: dict[str, anyio.Event] = {}
-WAITING: dict[str, int] = {}
-RECEIVED: dict[str, list[Message]] = {}
-
-
-class GateSink:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def send(self, message: Message) -> None:
-        WAITING[self.name] = WAITING.get(self.name, 0) + 1
-        try:
-            await GATES.setdefault(self.name, anyio.Event()).wait()
-        finally:
-            WAITING[self.name] -= 1
-        RECEIVED.setdefault(self.name, []).append(message)
-
-
-def open_sink(options: Mapping[str, Any], context: ConnectorContext) -> GateSink:
-    return GateSink(options["name"])
+# ---- a sink that holds messages until its gate opens (tests/gate_connector.py) ---------------------
 
 
 @pytest.fixture(autouse=True)
-def gate_connector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(connectors._REGISTRY, "gate", __name__)
-    for table in (GATES, WAITING, RECEIVED):
-        table.clear()
+def gate_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(connectors._REGISTRY, "gate", "gate_connector")
+    gate_connector.reset()
+    yield
+    gate_connector.reset()
 
 
 def open_gate(name: str) -> None:
-    GATES.setdefault(name, anyio.Event()).set()
+    gate(name).set()
 
 
 def delivered(name: str) -> list[str]:
@@ -147,7 +113,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         async with anyio.create_task_group() as group:
             group.start_soon(lambda: engine.run(once=False, stop=stop, drain_timeout=10, watch=watcher.run))
             yield Deployment(tmp_path, engine)
-            for name in list(GATES):
+            for name in list(gate_connector.GATES):
                 open_gate(name)
             stop.set()
 
