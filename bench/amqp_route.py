@@ -42,6 +42,7 @@ from crossdock.canonical.order import Order
 from crossdock.connectors import amqp
 from crossdock.connectors.base import ConnectorContext
 from crossdock.dsl.lint import lint
+from crossdock.engine import heap
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.message import Inbound, Message, Outcome
 from crossdock.engine.runtime import Services
@@ -258,6 +259,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--url", help="an existing broker (default: start a private node)")
     args = parser.parse_args()
+    heap.settle()  # the process set up as `crossdock run` sets it up, for both sides
     if args.url:
         hand, loop, ours = asyncio.run(compare(args.url, args))
     else:

@@ -13,6 +13,7 @@ import anyio
 from crossdock.commands.common import add_data_option, data_dir, load_clean
 from crossdock.dsl.lint import LintResult, lint, unset_references
 from crossdock.dsl.report import as_text
+from crossdock.engine import heap
 from crossdock.engine.engine import DEFAULT_JOURNAL_RETENTION, Engine, embedded_stores
 from crossdock.engine.errors import CrossdockError
 from crossdock.engine.plan import Plan
@@ -73,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         print("crossdock run: refusing to start until they are set", file=sys.stderr)
         return 1
     configure_logging(args.log_format, level=LOG_LEVELS[args.log_level])
+    heap.settle()
     # uvloop: the HTTP intake server runs in this loop, and uvloop roughly doubles what it serves.
     try:
         stats, failed = anyio.run(_run, plan, result, args,

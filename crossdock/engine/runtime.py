@@ -240,7 +240,8 @@ class RouteRunner:
                 async for inbound in source.receive(once=once):
                     failures = 0
                     try:
-                        await send.send(inbound)
+                        if not _handed_over(send, inbound):
+                            await send.send(inbound)
                     except anyio.get_cancelled_exc_class():
                         with anyio.CancelScope(shield=True):
                             await inbound.release()
@@ -263,7 +264,7 @@ class RouteRunner:
 
     async def _worker(self, receive: Any) -> None:
         async with receive:
-            async for inbound in receive:
+            while (inbound := await _taken(receive)) is not None:
                 await self.handle(inbound)
 
     # ---- one source message ---------------------------------------------------------------------
@@ -897,6 +898,35 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _handed_over(send: Any, inbound: Inbound) -> bool:
+    """Give `inbound` to the workers if the stream has room, without a turn of the event loop.
+
+    The stream's `send` and `receive` each pass through the event loop once even when they need not
+    wait (anyio's checkpoint): two loop turns a message, about 7 µs of the AMQP route benchmark's CPU.
+    The feeding loop waits on the source and the workers on the sinks, so cancellation still reaches
+    both, and neither runs for longer than the stream holds without letting other tasks in.
+    """
+    try:
+        send.send_nowait(inbound)
+    except anyio.WouldBlock:
+        return False
+    return True
+
+
+async def _taken(receive: Any) -> Inbound | None:
+    """A worker's next delivery, without a loop turn when one is waiting; None once the stream ended."""
+    try:
+        return receive.receive_nowait()
+    except anyio.WouldBlock:
+        pass
+    except anyio.EndOfStream:
+        return None
+    try:
+        return await receive.receive()
+    except anyio.EndOfStream:
+        return None
 
 
 async def _quietly(action: Callable[[], Awaitable[None]]) -> None:

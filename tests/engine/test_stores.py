@@ -10,6 +10,7 @@ import pytest
 
 from crossdock.engine.errors import PermanentError, TransientError
 from crossdock.engine.stores import DeadLetter, JournalEvent, Stores, open_sqlite_stores
+from crossdock.engine.stores.journal import ROWS_PER_STATEMENT
 from crossdock.engine.stores.sqlite import STORES_COMPONENT
 
 pytestmark = pytest.mark.anyio
@@ -249,6 +250,22 @@ async def test_journal_writes_a_row_per_message_and_keeps_the_recorded_order_of_
     assert trail == [("a", "received"), ("b", "received"), ("a", "delivered"), ("b", "acked"), ("a", "acked"),
                      ("a", "replayed")]
     assert rows_on_disk(path, "journal_stories") == 3
+
+
+async def test_journal_flush_of_more_messages_than_one_statement_holds_writes_them_all_in_order(
+        tmp_path: Path) -> None:
+    count = 2 * ROWS_PER_STATEMENT + 3  # two full statements and a shorter one, for stories and keys
+    path = tmp_path / "crossdock.db"
+    async with await open_sqlite_stores(path, journal_flush_every=10_000) as stores:
+        for n in range(count):
+            await stores.journal.record(event("received", T0 + n, correlation_id=f"c{n}"))
+            await stores.journal.record_keys(at=T0 + n, route="orders", correlation_id=f"c{n}", keys=[f"PO-{n}"])
+        await stores.journal.flush()
+        assert rows_on_disk(path, "journal_stories") == count
+        assert rows_on_disk(path, "journal_keys") == count
+        trail = await stores.journal.events(limit=count)
+        assert await stores.journal.find_key(f"PO-{count - 1}") == [f"c{count - 1}"]
+    assert [e.correlation_id for e in trail] == [f"c{n}" for n in range(count)]
 
 
 async def test_journal_prune_keeps_the_newer_events_of_a_message_that_spans_the_cut(stores: Stores) -> None:
