@@ -6,8 +6,11 @@ Order (the demo map; written out in Python on the hand-written side), validated,
 canonical JSON, persistent, with mandatory routing and a publisher confirm, and the input is
 acknowledged only once the broker confirmed the output. crossdock also journals every message,
 derives stable message ids, keeps stats and classifies errors. Printed: messages per second for each
-side (best of `--repeat` rounds) and the ratio (goal: >= 0.9), plus the hand-written loop run over
-crossdock's amqp source and sink, which tells the connector's share of the difference from the runtime's.
+side (best of `--repeat` rounds) and the ratio (goal: >= 0.9): the median of the rounds' ratios,
+each round running both sides seconds apart, which cancels most of the drift of a shared machine
+(the best rounds of each side, also printed, may come from different minutes). Also printed: the
+hand-written loop run over crossdock's amqp source and sink, which tells the connector's share of the
+difference from the runtime's.
 
     .venv/bin/python bench/amqp_route.py [--messages N] [--concurrency C] [--prefetch P] [--repeat R]
                                          [--url amqp://...]
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -236,19 +240,32 @@ async def measure(url: str, side: str, work: Callable[[str, Names, int, int, int
     return args.messages / elapsed
 
 
-async def compare(url: str, args: argparse.Namespace) -> tuple[float, float, float]:
+@dataclass
+class Rounds:
+    """Messages per second of each side, one figure per round."""
+
+    hand: list[float]
+    loop: list[float]
+    ours: list[float]
+
+    def ratios(self) -> list[float]:
+        """crossdock / hand-written of each round: the two ran seconds apart, on the same broker load."""
+        return [ours / hand for ours, hand in zip(self.ours, self.hand, strict=True)]
+
+
+async def compare(url: str, args: argparse.Namespace) -> Rounds:
     with tempfile.TemporaryDirectory() as folder:
         routes = Path(folder) / "routes"
         routes.mkdir()
         shutil.copy(REPO / "routes" / "webstore-map.route", routes)
         shutil.copytree(REPO / "routes" / "schemas", routes / "schemas")
         ours = crossdock_side(routes, Path(folder) / "data")
-        hand, loop, mine = 0.0, 0.0, 0.0
+        rounds = Rounds([], [], [])
         for _ in range(args.repeat):  # alternating, so that no side always runs on a warmer broker
-            hand = max(hand, await measure(url, "hand", hand_written, args))
-            loop = max(loop, await measure(url, "connector", connector_loop, args))
-            mine = max(mine, await measure(url, "crossdock", ours, args))
-    return hand, loop, mine
+            rounds.hand.append(await measure(url, "hand", hand_written, args))
+            rounds.loop.append(await measure(url, "connector", connector_loop, args))
+            rounds.ours.append(await measure(url, "crossdock", ours, args))
+    return rounds
 
 
 def main() -> None:
@@ -256,26 +273,30 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32, help="messages worked on at once, both sides")
     parser.add_argument("--prefetch", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", help="an existing broker (default: start a private node)")
     args = parser.parse_args()
     heap.settle()  # the process set up as `crossdock run` sets it up, for both sides
     if args.url:
-        hand, loop, ours = asyncio.run(compare(args.url, args))
+        rounds = asyncio.run(compare(args.url, args))
     else:
         with tempfile.TemporaryDirectory(prefix="cd-rmq-") as folder:
             node = RabbitMQNode(Path(folder))
             node.start()
             try:
-                hand, loop, ours = asyncio.run(compare(node.url, args))
+                rounds = asyncio.run(compare(node.url, args))
             finally:
                 node.stop()
+    hand, loop, ours = max(rounds.hand), max(rounds.loop), max(rounds.ours)
+    ratios = rounds.ratios()
     print(f"AMQP -> map -> AMQP over {args.messages} orders, {args.concurrency} at a time, prefetch {args.prefetch}, "
-          f"best of {args.repeat}")
-    print(f"hand-written aio-pika loop        : {hand:,.0f} msgs/s")
+          f"{args.repeat} rounds")
+    print(f"hand-written aio-pika loop        : {hand:,.0f} msgs/s (best round)")
     print(f"same loop over the amqp connector : {loop:,.0f} msgs/s ({loop / hand:.2f})")
-    print(f"crossdock route                   : {ours:,.0f} msgs/s")
-    print(f"ratio (crossdock / hand-written)  : {ours / hand:.2f}")
+    print(f"crossdock route                   : {ours:,.0f} msgs/s (best round)")
+    print(f"ratio of each round               : {' '.join(f'{ratio:.2f}' for ratio in ratios)}")
+    print(f"ratio (crossdock / hand-written)  : {statistics.median(ratios):.2f} (median of the rounds; "
+          f"best rounds {ours / hand:.2f})")
 
 
 if __name__ == "__main__":
