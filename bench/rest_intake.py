@@ -43,6 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crossdock.dsl.lint import lint
+from crossdock.engine import heap
 from crossdock.engine.engine import Engine, embedded_stores
 from crossdock.engine.runtime import Services
 
@@ -233,6 +234,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="where crossdock keeps its files (default: a temporary folder)")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the load generator
     args = parser.parse_args()
+    heap.settle()  # the process set up as `crossdock run` sets it up, for both sides
     if args.client:
         client_main(args.client, args.requests, args.concurrency)
         return
