@@ -5,7 +5,7 @@ Guarantees, and where they come from:
 - At-least-once: a source message is acknowledged only after every sink on its path confirmed, or
   after it was durably written to the dead-letter store. Stopping early releases it instead, so the
   source offers it again.
-- Back pressure: the source feeds a bounded memory stream read by `concurrency` workers; split
+- Back pressure: the source feeds a bounded queue read by `concurrency` workers; split
   children run under a limiter of the same size. A slow sink slows the source; memory stays flat.
 - No duplicate effects on redelivery: each delivery carries a message id derived from the source's
   stable id, the split index and the sink's step, so sinks that dedupe (the embedded queue, file
