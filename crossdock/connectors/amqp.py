@@ -31,8 +31,10 @@ Features
   `amq.*` exchanges are never declared, only checked.
 - Connection: aio-pika's robust connection, one per source or sink. When it is lost it reconnects,
   the waits between attempts growing with the outage (0.5s, 1s, 2s... up to `reconnect backoff up to`),
-  and restores channels, topology and consumers. A delivery received on a channel that died is never
-  acknowledged on the new one (delivery tags belong to a channel): acknowledging it fails with AMQ010
+  and restores channels and topology; the source then consumes again on the new channel (its
+  consumer is aiormq's, not aio-pika's: see `_Consumer`), and also when the broker cancels it because
+  its queue was deleted, once the queue is declared again. A delivery received on a channel that
+  died is never acknowledged on the new one (delivery tags belong to a channel): acknowledging it fails with AMQ010
   and the broker delivers it again, while what was acknowledged before stays acknowledged
   (at-least-once; deliveries still waiting in this process are dropped and come back the same way).
   A send that fails while the connection is down is transient (AMQ001) and retried per the route's policy.
@@ -85,6 +87,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -93,16 +96,17 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import aio_pika
+import aiormq.abc
 import anyio
 from aio_pika.abc import (
     AbstractExchange,
-    AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
     DeliveryMode,
 )
 from aiormq import exceptions as amqp
 from aiormq import spec
+from aiormq.abc import DeliveredMessage
 from yarl import URL
 
 from crossdock.connectors.base import Capabilities, ConnectorContext, ConnectorSpec
@@ -112,6 +116,8 @@ from crossdock.engine.errors import CrossdockError, PermanentError, TransientErr
 from crossdock.engine.mapping.expressions import is_missing
 from crossdock.engine.message import CORRELATION_HEADER, Inbound, Message, Outcome, derived_id
 from crossdock.ops.tracing import inject_context
+
+log = logging.getLogger(__name__)
 
 _SOURCE = frozenset({Role.SOURCE})
 _SINK = frozenset({Role.SINK})
@@ -510,11 +516,79 @@ def _text(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def _channel_open(delivery: AbstractIncomingMessage) -> bool:
-    try:
-        return not delivery.channel.is_closed  # aio-pika raises when the delivery's channel closed
-    except amqp.ChannelInvalidStateError:
-        return False
+class _Consumer:
+    """The source's consumer, registered with aiormq on the queue's channel and registered again on the
+    channel aio-pika opens after a reconnection.
+
+    aio-pika's `Queue.consume` would wrap every delivery in an IncomingMessage (a copy of each property)
+    and run the callback as a task of its own, on top of the task aiormq runs it in: the source reads
+    aiormq's DeliveredMessage as it comes, one task and one copy less a message. A consumer the
+    broker cancels (its queue was deleted) is started again the same way, on the queue aio-pika
+    declares again.
+    """
+
+    def __init__(self, queue: AbstractQueue, buffer: asyncio.Queue[DeliveredMessage]) -> None:
+        self._queue = queue
+        self._buffer = buffer
+        self._tag: str | None = None
+        self._underlay: aiormq.abc.AbstractChannel | None = None
+        self._restarting: asyncio.Task[None] | None = None
+
+    async def _deliver(self, message: DeliveredMessage) -> None:
+        self._buffer.put_nowait(message)  # unbounded, but the broker sends at most `prefetch` unacknowledged
+
+    async def start(self) -> None:
+        """Consume on the queue's current channel; call `stop` to end."""
+        underlay = await self._queue.channel.get_underlay_channel()
+        if underlay is not self._underlay:
+            underlay.on_consumer_cancel_callbacks.add(self._cancelled)
+        consuming = await underlay.basic_consume(self._queue.name, self._deliver, no_ack=False)
+        self._underlay, self._tag = underlay, consuming.consumer_tag
+        channel = self._queue.channel
+        if isinstance(channel, AbstractRobustChannel):
+            channel.reopen_callbacks.add(self._reopened)
+
+    async def _reopened(self, *_: object) -> None:
+        await self._again("the channel was opened again after a reconnection")
+
+    def _cancelled(self, frame: spec.Basic.Cancel) -> None:
+        # Called by the channel's frame reader, which must go on reading for basic.consume to be answered.
+        if frame.consumer_tag == self._tag and self._restarting is None:
+            self._restarting = asyncio.get_running_loop().create_task(
+                self._again("the broker cancelled the consumer (was the queue deleted?)"))
+            self._restarting.add_done_callback(self._restarted)
+
+    def _restarted(self, _: object) -> None:
+        self._restarting = None
+
+    async def _again(self, why: str) -> None:
+        log.warning("amqp source on queue '%s': consuming again: %s", self._queue.name, why)
+        try:
+            await self.start()
+        except _AMQP_ERRORS as error:  # its channel closed: once aio-pika opened it again, `_reopened` runs
+            log.warning("amqp source on queue '%s': could not consume again yet: %s", self._queue.name,
+                        classify(error, "consume"))
+
+    async def stop(self) -> None:
+        """Cancel the consumer. Bounded: during an outage the broker cannot answer, and closing the
+        channel ends the consumer as well, so a cancel that fails or times out changes nothing."""
+        channel = self._queue.channel
+        if isinstance(channel, AbstractRobustChannel):
+            channel.reopen_callbacks.discard(self._reopened)
+        if self._restarting is not None:
+            self._restarting.cancel()
+        underlay, tag = self._underlay, self._tag
+        if underlay is None or tag is None:
+            return
+        underlay.on_consumer_cancel_callbacks.discard(self._cancelled)
+        if underlay.is_closed:
+            return
+        with anyio.move_on_after(CANCEL_TIMEOUT, shield=True), contextlib.suppress(*_AMQP_ERRORS):
+            await underlay.basic_cancel(tag)
+
+
+def _channel_open(delivery: DeliveredMessage) -> bool:
+    return not delivery.channel.is_closed
 
 
 class AmqpSource:
@@ -561,9 +635,10 @@ class AmqpSource:
             while (delivery := await self._get()) is not None:
                 yield self._inbound(delivery)
             return
-        buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()  # holds at most `prefetch`
+        buffer: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
+        consumer = _Consumer(self.queue, buffer)
         try:
-            tag = await self.queue.consume(buffer.put)
+            await consumer.start()
         except _AMQP_ERRORS as error:
             raise classify(error, f"consume from queue '{self.queue.name}'") from error
         try:
@@ -573,22 +648,22 @@ class AmqpSource:
                     yield self._inbound(delivery)
                 # else: it came on a channel that has died since; the broker delivers it again
         finally:
-            # Bounded: during an outage aio-pika would wait for the reconnection. Closing the channel ends
-            # the consumer as well, so a cancel that fails or times out changes nothing.
-            with anyio.move_on_after(CANCEL_TIMEOUT, shield=True), contextlib.suppress(*_AMQP_ERRORS):
-                await self.queue.cancel(tag)
+            await consumer.stop()
 
-    async def _get(self) -> AbstractIncomingMessage | None:
+    async def _get(self) -> DeliveredMessage | None:
         try:  # the broker answers a get at once; waiting longer than for a connection means it is stuck
-            return await self.queue.get(no_ack=False, fail=False, timeout=self.settings.connect_timeout)
+            channel = await self.queue.channel.get_underlay_channel()
+            got = await channel.basic_get(self.queue.name, no_ack=False, timeout=self.settings.connect_timeout)
         except _AMQP_ERRORS as error:
             raise classify(error, f"get from queue '{self.queue.name}'") from error
+        return None if isinstance(got.delivery, spec.Basic.GetEmpty) else got
 
-    def _inbound(self, delivery: AbstractIncomingMessage) -> Inbound:
-        amqp_headers = delivery.headers or {}
+    def _inbound(self, delivery: DeliveredMessage) -> Inbound:
+        properties = delivery.header.properties
+        amqp_headers = properties.headers or {}
         headers = {name: _text(value) for name, value in amqp_headers.items() if name not in _BROKER_HEADERS}
-        if delivery.correlation_id:
-            headers[CORRELATION_HEADER] = delivery.correlation_id
+        if properties.correlation_id:
+            headers[CORRELATION_HEADER] = properties.correlation_id
         exchange, routing_key = delivery.exchange or "", delivery.routing_key or ""
         meta: dict[str, Any] = {"queue": self.queue.name, "exchange": exchange, "routing_key": routing_key,
                                 "redelivered": bool(delivery.redelivered)}
@@ -597,35 +672,35 @@ class AmqpSource:
             meta["deliveries"] = count + 1
         return Inbound(
             body=delivery.body,
-            message_id=delivery.message_id or content_id(exchange, routing_key, delivery.body),
+            message_id=properties.message_id or content_id(exchange, routing_key, delivery.body),
             headers=headers,
             meta=meta,
             ack=partial(self._ack, delivery),
             release=partial(self._release, delivery),
         )
 
-    async def _ack(self, delivery: AbstractIncomingMessage, outcome: Outcome) -> None:
+    async def _ack(self, delivery: DeliveredMessage, outcome: Outcome) -> None:
+        # On the delivery's own channel: a delivery tag means another message on any other, so aiormq
+        # refuses once that channel closed. Not waiting for the frame to leave the socket buffer: that
+        # promises nothing more (the broker has it only once it reads it), and costs a wake-up.
+        tag = delivery.delivery_tag or 0
         try:
             if outcome is Outcome.DEAD_LETTERED and self._reject_dead_letters:
-                await delivery.reject(requeue=False)
+                await delivery.channel.basic_reject(tag, requeue=False, wait=False)
             else:
-                # on the delivery's own aiormq channel (aio-pika's `channel` raises once it closed), not
-                # waiting for the frame to leave the socket buffer: that promises nothing more (the broker
-                # has it only when it reads it) and cost an extra wake-up of the worker per message
-                await delivery.channel.basic_ack(delivery.delivery_tag, wait=False)
+                await delivery.channel.basic_ack(tag, wait=False)
         except amqp.ChannelInvalidStateError as error:
-            # aio-pika refuses to send it on another channel, where the delivery tag means another message
             raise TransientError(
                 "cannot acknowledge: the channel it came on closed (the connection was lost); the broker "
                 "delivers the message again", kind=TransientKind.CONNECTION, code="AMQ010") from error
         except _AMQP_ERRORS as error:
             raise classify(error, "acknowledge a message") from error
 
-    async def _release(self, delivery: AbstractIncomingMessage) -> None:
+    async def _release(self, delivery: DeliveredMessage) -> None:
         if not _channel_open(delivery):
             return  # the broker put it back in the queue when the channel closed
         try:
-            await delivery.nack(requeue=True)
+            await delivery.channel.basic_nack(delivery.delivery_tag or 0, requeue=True)
         except _AMQP_ERRORS as error:
             raise classify(error, "release a message") from error
 

@@ -332,6 +332,34 @@ async def test_message_not_acknowledged_is_delivered_again_after_the_consumer_cl
     assert [(m.body, m.redelivered) for m in again] == [(b"two", True)]
 
 
+async def test_a_queue_deleted_under_the_consumer_is_declared_again_and_consumed(
+        rabbitmq: str, broker: AbstractChannel) -> None:
+    queue = unique("deleted")
+    async with amqp.open_sink(options(rabbitmq, queue=queue), CONTEXT) as sink:
+        await sink.send(message("m-before", b"before"))
+
+    async def declared_again() -> bool:
+        async with await aio_pika.connect(rabbitmq) as probing:
+            try:  # a passive declaration of a queue that is not there closes the channel
+                await (await probing.channel()).declare_queue(queue, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                return False
+        return True
+
+    async with amqp.open_source(options(rabbitmq, queue=queue), CONTEXT) as source:
+        received = source.receive(once=False)
+        first = await next_inbound(received)  # the consumer is in place
+        await first.ack(Outcome.DELIVERED)
+        await broker.queue_delete(queue)  # the broker cancels the consumer
+        await eventually(declared_again, "the source declares its queue again")
+        await broker.default_exchange.publish(aio_pika.Message(b"after", message_id="m-after"), queue)
+        second = await next_inbound(received)
+        assert (second.body, second.message_id) == (b"after", "m-after")
+        await second.ack(Outcome.DELIVERED)
+        await received.aclose()
+    assert await ready_count(broker, queue) == 0
+
+
 async def test_released_message_is_requeued_and_received_again(rabbitmq: str) -> None:
     queue = unique("release")
     async with amqp.open_sink(options(rabbitmq, queue=queue), CONTEXT) as sink:
