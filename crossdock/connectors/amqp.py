@@ -591,6 +591,14 @@ def _channel_open(delivery: DeliveredMessage) -> bool:
     return not delivery.channel.is_closed
 
 
+def _delivery_tag(delivery: DeliveredMessage) -> int:
+    """The tag the broker gave the delivery: a basic.deliver or a basic.get-ok always carries one."""
+    tag = delivery.delivery_tag
+    if tag is None:  # a returned message or an empty get: neither is ever handed to the runtime
+        raise PermanentError("an AMQP message without a delivery tag cannot be acknowledged", code="AMQ011")
+    return tag
+
+
 class AmqpSource:
     """Consumes one queue; see the module docstring."""
 
@@ -683,7 +691,7 @@ class AmqpSource:
         # On the delivery's own channel: a delivery tag means another message on any other, so aiormq
         # refuses once that channel closed. Not waiting for the frame to leave the socket buffer: that
         # promises nothing more (the broker has it only once it reads it), and costs a wake-up.
-        tag = delivery.delivery_tag or 0
+        tag = _delivery_tag(delivery)
         try:
             if outcome is Outcome.DEAD_LETTERED and self._reject_dead_letters:
                 await delivery.channel.basic_reject(tag, requeue=False, wait=False)
@@ -700,7 +708,7 @@ class AmqpSource:
         if not _channel_open(delivery):
             return  # the broker put it back in the queue when the channel closed
         try:
-            await delivery.channel.basic_nack(delivery.delivery_tag or 0, requeue=True)
+            await delivery.channel.basic_nack(_delivery_tag(delivery), requeue=True)
         except _AMQP_ERRORS as error:
             raise classify(error, "release a message") from error
 
