@@ -339,6 +339,15 @@ class MapStep:
 
 
 @dataclass(frozen=True, slots=True)
+class Reject:
+    """`reject "why"`: dead-letter the message on purpose, with `why` as the error (R007)."""
+
+    reason: str
+    reason_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Validate:
     """`validate as Model`: check the body against a canonical model."""
 
@@ -417,7 +426,7 @@ class UsePolicy:
 
 
 Step = (Read | Acknowledge | Split | Filter | Dedupe | Track | MapStep | Validate | Sink | CallStep | Reply | FanOut
-        | Choice | UsePolicy | PolicySetting)
+        | Choice | Reject | UsePolicy | PolicySetting)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,8 @@ CODES: dict[str, tuple[str, str]] = {
     "RTE010": ("nothing to call", "`call` needs a connector that answers requests (rest)."),
     "RTE011": ("constant tracking key", "`track by` a literal gives every message of the route the same business "
                                         "key, so `crossdock trace` finds them all as one story (warning)."),
+    "RTE012": ("rejection without a reason", "`reject` takes the reason the dead letter records, and it is empty."),
+    "RTE013": ("step after reject", "A step after `reject` in the same block never runs (warning)."),
     # maps
     "MAP001": ("unknown target field", "The target model has no such field."),
     "MAP002": ("required field not assigned", "The target model requires a field the map never assigns."),

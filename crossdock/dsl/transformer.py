@@ -246,6 +246,10 @@ class AstBuilder(Transformer):
         return ast.MapStep(self.unquote(children[0]), self.tspan(children[0]), self.span(meta))
 
     @v_args(meta=True)
+    def reject(self, meta: Any, children: list[Token]) -> ast.Reject:
+        return ast.Reject(self.unquote(children[0]), self.tspan(children[0]), self.span(meta))
+
+    @v_args(meta=True)
     def validate(self, meta: Any, children: list[Token]) -> ast.Validate:
         return ast.Validate(ast.Name(children[0].value, self.tspan(children[0])), self.span(meta))
 

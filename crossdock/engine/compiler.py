@@ -56,6 +56,7 @@ from crossdock.engine.plan import (
     MapPlan,
     Plan,
     ReadPlan,
+    RejectPlan,
     ReplyPlan,
     RetryPlan,
     RoutePlan,
@@ -446,6 +447,9 @@ class ProjectCompiler:
         """Compile a list of steps; `body` is what the message body is when the list starts."""
         plans: list[StepPlan] = []
         for item in items:
+            if plans and isinstance(plans[-1], RejectPlan) and type(item) in _STEP_HANDLERS:
+                self.bag.warning("RTE013", "this step never runs: `reject` above dead-letters every message",
+                                 item.span, "remove it, or put the `reject` under a `when`")
             path = f"{prefix}{len(plans)}"
             compiled, body = self.step(item, settings, context, path, body)
             if compiled is not None:
@@ -534,6 +538,14 @@ class ProjectCompiler:
                            did_you_mean(item.model.text, MODELS) or "models: " + ", ".join(sorted(MODELS)))
             return None, body
         return ValidatePlan(path, f"validate as {item.model.text}", item.span, model), item.model.text
+
+    def _reject(self, item: ast.Reject, settings: Settings, context: _RouteContext, path: str, body: str):
+        if not item.reason.strip():
+            self.bag.error("RTE012", "`reject` needs a reason: it becomes the dead letter's error", item.reason_span,
+                           'for example: reject "no allocation rule for this warehouse"')
+        if settings.dead_letter is None:
+            context.dead_letter_everywhere = False
+        return RejectPlan(path, "reject", item.span, item.reason), body
 
     def _sink(self, item: ast.Sink, settings: Settings, context: _RouteContext, path: str, body: str):
         context.has_sink = True
@@ -683,6 +695,7 @@ _STEP_HANDLERS: dict[type, Callable[..., tuple[StepPlan | None, str]]] = {
     ast.Track: ProjectCompiler._track,
     ast.MapStep: ProjectCompiler._map,
     ast.Validate: ProjectCompiler._validate,
+    ast.Reject: ProjectCompiler._reject,
     ast.Sink: ProjectCompiler._sink,
     ast.FanOut: ProjectCompiler._fanout,
     ast.Choice: ProjectCompiler._choice,

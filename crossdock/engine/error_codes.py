@@ -58,6 +58,7 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
                           "sources such as `from http get ...` do)."),
     "R006": ("transient", "A `call` step got no answer within `wait at most` (and no recent answer to fall back "
                           "on)."),
+    "R007": ("permanent", "A `reject` step dead-lettered the message on purpose; its reason is the error's text."),
     "X12-G002": ("permanent", "An X12 sink got something it cannot write (no `to x12 ...` map before it)."),
     "X12-G003": ("permanent", "A map's X12 output does not fit its set definition (unknown element, bad value)."),
     "X12-G004": ("permanent", "An X12 sink has no `partner`: it cannot know whose envelope to write."),

@@ -126,6 +126,13 @@ class MapPlan(StepPlan):
 
 
 @dataclass
+class RejectPlan(StepPlan):
+    """Dead-letter every message that gets here, with `reason` as the error (R007)."""
+
+    reason: str
+
+
+@dataclass
 class ValidatePlan(StepPlan):
     """Validate the body against a canonical model."""
 

@@ -63,6 +63,7 @@ from crossdock.engine.plan import (
     FilterPlan,
     MapPlan,
     ReadPlan,
+    RejectPlan,
     ReplyPlan,
     RoutePlan,
     SinkPlan,
@@ -382,6 +383,8 @@ class RouteRunner:
             return mapped
         if isinstance(step, ValidatePlan):
             return message.with_body(validate_model(step.model, message.body, step.label))
+        if isinstance(step, RejectPlan):
+            raise PermanentError(step.reason, code="R007")
         raise TypeError(f"unknown step {step!r}")
 
     def evaluate(self, getter: Getter, message: Message) -> Any:
@@ -812,7 +815,8 @@ class RouteRunner:
     # ---- replay ---------------------------------------------------------------------------------
 
     async def replay(self, entry: DeadLetter, *, from_start: bool = False) -> Outcome:
-        """Run a dead letter again, resuming at the step that failed when the route still has it."""
+        """Run a dead letter again, resuming at the step that failed when the route still has it (from
+        the start for a `reject`, so that a rule added since decides)."""
         message = Message(
             body=entry.payload, route=self.plan.name, message_id=entry.message_id,
             correlation_id=entry.correlation_id, original=entry.payload, headers=dict(entry.headers),
@@ -823,6 +827,8 @@ class RouteRunner:
         with self.observer.message(self.plan.name, message):  # in flight, timed and traced like a new one
             await self.journal(message, "replayed", entry.step, {"dead_letter": entry.id})
             chain = None if from_start or entry.stage_payload is None else self.plan.locate(entry.step_path)
+            if chain is not None and isinstance(chain[-1][0][chain[-1][1]], RejectPlan):
+                chain = None  # a rejection was a routing decision: the route as it is now makes it again
             try:
                 if chain is None:
                     await self.run_steps(self.plan.steps, 0, message, tracker, self._finish)

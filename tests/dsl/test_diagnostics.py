@@ -814,6 +814,36 @@ CASES = [
           dead letter to store
         end
         ''', 5, 23, "po_number"),
+    Case("RTE012", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          when kind = "a"
+            to file
+              folder "out"
+          otherwise
+            reject "  "
+          end
+          dead letter to store
+        end
+        ''', 9, 12, "reject \"no allocation rule"),
+    Case("RTE013", '''\
+        route "r"
+          from file
+            folder "in"
+          read json
+          when kind = "a"
+            reject "no rule for kind a"
+            to file
+              folder "out"
+          otherwise
+            to file
+              folder "out"
+          end
+          dead letter to store
+        end
+        ''', 7, 5, "under a `when`"),
     Case("RTE009", '''\
         route "r"
           from file

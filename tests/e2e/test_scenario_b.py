@@ -5,7 +5,7 @@ to both channels' REST APIs at once.
 The example's route files run as they are against a private RabbitMQ node (a virtual host of its own
 per test) and two HTTP stand-ins, one per channel, that record what they receive. The events published
 are the example's samples; the test checks the exact quantity each channel received for each item and
-warehouse, that an event from a warehouse without a split is dead-lettered (R001) and reaches no
+warehouse, that an event from a warehouse without a split is rejected (R007, with the route's reason) and reaches no
 channel, and that a channel that throttles is retried on its own without a second request to the other.
 """
 
@@ -65,8 +65,7 @@ async def run(tmp_path: Path, env: dict[str, str], clock: ManualClock) -> tuple[
     """`crossdock run --once` on the example's route files: both queues are drained, then it stops."""
     result = lint([ROUTES], require_env=True, env=env)
     assert result.plan is not None and not result.errors, [str(d) for d in result.errors]
-    # The only findings: no `otherwise` in the choice by warehouse, on purpose (see the route file).
-    assert [(d.code, d.severity.value) for d in result.diagnostics] == [("RTE002", "warning")] * 2
+    assert result.diagnostics == []
     data = tmp_path / "data"
     async with embedded_stores(data) as stores:
         engine = Engine(result.plan, Services(stores=stores, data_dir=data, clock=clock, env=env,
@@ -135,10 +134,12 @@ async def test_each_channel_gets_its_share_of_each_warehouses_stock(
     assert [r.path.rsplit("/", 1)[1] for r in webstore.requests if "loc-dallas" in r.path] == [
         "WID-100", "GAD-200", "CAB-300"]
 
-    # Sparks (SPK) has no split yet: its event matched no `when`, and is in the dead-letter store
-    # with the event as the WMS published it; neither channel heard of it.
+    # Sparks (SPK) has no split yet: the choice's `otherwise` rejected its event, which is in the
+    # dead-letter store with the route's reason and the event as the WMS published it; neither
+    # channel heard of it.
     [letter] = letters
-    assert (letter.code, letter.route) == ("R001", RENO)
+    assert (letter.code, letter.route, letter.step) == ("R007", RENO, "reject")
+    assert letter.error["message"].startswith("no channel split for this warehouse")
     assert letter.payload == (SAMPLES / "spk-wid-100.json").read_bytes()
     assert not any("SPK" in r.body.decode() or "SPK" in r.path for r in webstore.requests + marketplace.requests)
     dallas, reno = engine.stats.routes[DALLAS], engine.stats.routes[RENO]
@@ -172,6 +173,6 @@ async def test_a_throttled_channel_is_retried_on_its_own(
 
 def test_the_example_lints_clean_and_its_maps_pass_their_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["lint", str(ROUTES)]) == 0
-    assert "0 error(s), 2 warning(s)" in capsys.readouterr().out
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
     assert cli_main(["test", str(ROUTES)]) == 0
     assert "8 passed, 0 failed" in capsys.readouterr().out

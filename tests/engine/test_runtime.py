@@ -335,6 +335,45 @@ end
     assert entry.code == "R001" and entry.business_key is None
 
 
+async def test_reject_dead_letters_with_its_reason_and_the_source_message_is_acknowledged(tmp_path: Path) -> None:
+    routes = project(tmp_path, """
+route "r"
+  from file "inbox"
+  read json
+  map with "Order in"
+  when ship_from = "DAL"
+    to recording channel "dallas"
+  otherwise
+    reject "no warehouse takes this order"
+  end
+  dead letter to store
+end
+""")
+    drop(tmp_path, {"a.json": order("PO-1", "DAL"), "b.json": order("PO-2", "NYC")})
+    engine = await run_once(tmp_path, routes)
+    assert [json.loads(m.body)["po_number"] for m in recording.RECEIVED["dallas"]] == ["PO-1"]
+    [entry] = await dead_letters(tmp_path)
+    assert (entry.code, entry.error["message"], entry.step) == ("R007", "no warehouse takes this order", "reject")
+    assert entry.payload == order("PO-2", "NYC")  # as it came, for a person to look at and replay
+    stats = engine.stats.routes["r"]
+    assert (stats.delivered, stats.dead_lettered, stats.acked) == (1, 1, 2)
+
+    # A rule for the order's warehouse is added; a plain replay (not --from-start) takes the new way.
+    text = (routes / "test.route").read_text()
+    (routes / "test.route").write_text(text.replace('  otherwise\n', '  when ship_from = "NYC"\n'
+                                                    '    to recording channel "new york"\n  otherwise\n'))
+    result = lint([routes])
+    assert result.plan is not None and not result.errors
+    async with embedded_stores(tmp_path / "data") as stores:
+        runner = RouteRunner(result.plan.routes["r"], Services(stores=stores, data_dir=tmp_path / "data"),
+                             RouteStats())
+        async with AsyncExitStack() as stack:
+            await runner.open_sinks(stack)
+            assert await runner.replay(entry) is Outcome.DELIVERED
+    [replayed] = recording.RECEIVED["new york"]
+    assert json.loads(replayed.body)["po_number"] == "PO-2"
+
+
 async def test_split_dead_letters_only_the_bad_element(tmp_path: Path) -> None:
     routes = project(tmp_path, """
 route "r"
