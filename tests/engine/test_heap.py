@@ -23,9 +23,9 @@ def collector() -> Iterator[None]:
 def test_settle_freezes_what_is_loaded_and_raises_only_the_young_threshold() -> None:
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
-    loaded = [object() for _ in range(3)]  # tracked by the collector through the list
+    assert gc.get_freeze_count() == 0
     heap.settle()
-    assert gc.get_freeze_count() >= len(loaded)
+    assert gc.get_freeze_count() > 0  # the test session's modules, fixtures and this test's frame
     assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, 10, 10)
 
 
