@@ -376,6 +376,21 @@ async def test_released_message_is_requeued_and_received_again(rabbitmq: str) ->
         assert [item async for item in source.receive(once=True)] == []
 
 
+async def test_acks_sent_just_before_the_source_closes_all_reach_the_broker(
+        rabbitmq: str, broker: AbstractChannel, rabbitmq_node: RabbitMQNode) -> None:
+    queue = unique("last-acks")
+    async with amqp.open_sink(options(rabbitmq, queue=queue), CONTEXT) as sink:
+        await send_all(sink, [message(f"m-{n}", f"{n}".encode()) for n in range(50)])
+    async with amqp.open_source(options(rabbitmq, queue=queue, prefetch=50), CONTEXT) as source:
+        received = source.receive(once=False)
+        taken = [await next_inbound(received) for _ in range(50)]
+        await received.aclose()
+        for inbound in taken:  # an ack does not wait for its frame to be written: the close must
+            await inbound.ack(Outcome.DELIVERED)
+    listed = await anyio.to_thread.run_sync(rabbitmq_node.queues)
+    assert (listed[queue]["messages_ready"], listed[queue]["messages_unacknowledged"]) == (0, 0)
+
+
 @pytest.mark.parametrize("outcome", [Outcome.FILTERED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED])
 async def test_every_outcome_removes_the_message_by_default(
         rabbitmq: str, broker: AbstractChannel, outcome: Outcome) -> None:
