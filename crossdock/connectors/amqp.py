@@ -690,7 +690,8 @@ class AmqpSource:
     async def _ack(self, delivery: DeliveredMessage, outcome: Outcome) -> None:
         # On the delivery's own channel: a delivery tag means another message on any other, so aiormq
         # refuses once that channel closed. Not waiting for the frame to leave the socket buffer: that
-        # promises nothing more (the broker has it only once it reads it), and costs a wake-up.
+        # promises nothing more (the broker has it only once it reads it), and costs a wake-up. Closing
+        # the source closes its channel first, which sends what is still queued.
         tag = _delivery_tag(delivery)
         try:
             if outcome is Outcome.DEAD_LETTERED and self._reject_dead_letters:
