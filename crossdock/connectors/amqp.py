@@ -516,6 +516,31 @@ def _text(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
+async def _opened(settings: ConnectionSettings, topology: Topology, *, prefetch: int | None,
+                  **channel_options: Any) -> tuple[BackoffConnection, AbstractExchange, AbstractQueue | None]:
+    """A connection, a channel on it (with `prefetch` when given) and the topology declared there. On
+    failure the connection is closed and AMQP errors are classified."""
+    connection = await open_connection(settings)
+    try:
+        channel = await connection.channel(**channel_options)
+        if prefetch is not None:
+            await channel.set_qos(prefetch_count=prefetch)
+        exchange, queue = await topology.apply(channel)
+    except BaseException as error:
+        await _closed(connection)
+        if isinstance(error, _AMQP_ERRORS):
+            raise classify(error, f"open {topology.describe()} on {settings.safe_url}") from error
+        raise
+    return connection, exchange, queue
+
+
+async def _closed(connection: BackoffConnection | None) -> None:
+    """Close `connection` (if any) even when the caller is being cancelled."""
+    if connection is not None:
+        with anyio.CancelScope(shield=True):
+            await connection.close()
+
+
 class _Consumer:
     """The source's consumer, registered with aiormq on the queue's channel and registered again on the
     channel aio-pika opens after a reconnection.
@@ -612,24 +637,14 @@ class AmqpSource:
         self._queue: AbstractQueue | None = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await open_connection(self.settings)
-        try:
-            channel = await self._connection.channel(publisher_confirms=False)
-            await channel.set_qos(prefetch_count=self._prefetch)
-            _, self._queue = await self.topology.apply(channel)
-        except BaseException as error:
-            await self.__aexit__()
-            if isinstance(error, _AMQP_ERRORS):
-                raise classify(error, f"open {self.topology.describe()} on {self.settings.safe_url}") from error
-            raise
+        self._connection, _, self._queue = await _opened(self.settings, self.topology, prefetch=self._prefetch,
+                                                          publisher_confirms=False)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         # Deliveries not acknowledged go back to the queue when the channel closes.
-        if self._connection is not None:
-            with anyio.CancelScope(shield=True):
-                await self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        await _closed(connection)
 
     @property
     def queue(self) -> AbstractQueue:
@@ -732,22 +747,13 @@ class AmqpSink:
         self._exchange: AbstractExchange | None = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await open_connection(self.settings)
-        try:
-            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._exchange, _ = await self.topology.apply(channel)
-        except BaseException as error:
-            await self.__aexit__()
-            if isinstance(error, _AMQP_ERRORS):
-                raise classify(error, f"open {self.topology.describe()} on {self.settings.safe_url}") from error
-            raise
+        self._connection, self._exchange, _ = await _opened(self.settings, self.topology, prefetch=None,
+                                                             publisher_confirms=True, on_return_raises=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._connection is not None:
-            with anyio.CancelScope(shield=True):
-                await self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        await _closed(connection)
 
     async def send(self, message: Message) -> None:
         """Publish the message; returns once the broker confirmed it."""
